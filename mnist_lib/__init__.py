@@ -1,0 +1,26 @@
+"""mnist_lib: the library behind the MNIST Book.
+
+The modules, one concern each:
+
+* :mod:`mnist_lib.data`: IDX parsing, checksums, ``load_mnist``, splits, device-resident batching
+* :mod:`mnist_lib.models`: the networks
+* :mod:`mnist_lib.backprop`: backpropagation by hand (chapter 2)
+* :mod:`mnist_lib.train`: device choice, seeding, ``fit`` / ``evaluate`` / ``predict``
+* :mod:`mnist_lib.experiments`: the reports' setups, their published numbers, runs over seeds
+* :mod:`mnist_lib.profiles`: ``full`` / ``smoke`` sizes, from ``$MNIST_PROFILE``
+* :mod:`mnist_lib.plots`: the figure helpers
+* :mod:`mnist_lib.book`: what the chapters share (glue, showing source, provenance)
+"""
+
+from .data import MNIST, DeviceLoader, MNISTDataError, Split, load_mnist, normalize
+from .experiments import REPORTS, Config, run_seeds
+from .models import MLP, count_parameters
+from .profiles import profile
+from .train import History, choose_device, evaluate, fit, predict, predict_proba, seed_everything
+
+__version__ = "0.1.0"
+__all__ = [
+    "MNIST", "DeviceLoader", "MNISTDataError", "Split", "load_mnist", "normalize",
+    "REPORTS", "Config", "run_seeds", "MLP", "count_parameters", "profile",
+    "History", "choose_device", "evaluate", "fit", "predict", "predict_proba", "seed_everything",
+]

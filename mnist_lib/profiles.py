@@ -1,0 +1,62 @@
+"""Run profiles: how big the book's experiments are.
+
+One environment variable, ``MNIST_PROFILE``, is read here and nowhere else:
+
+* ``full`` (the default): the book's real results, on all 60,000 training images.
+* ``smoke``: a few hundred images, one epoch, two seeds. Every cell runs in seconds;
+  no number means anything. CI and ``nbval`` use it.
+
+Experiments never hard-code sizes twice: they ask the active profile, e.g.
+``profile().epochs(20)`` is 20 under ``full`` and 1 under ``smoke``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+ENV_VAR = "MNIST_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of a run. ``None`` means "no limit"."""
+
+    name: str
+    max_train: int | None = None
+    max_test: int | None = None
+    max_epochs: int | None = None
+    max_seeds: int | None = None
+
+    def epochs(self, wanted: int) -> int:
+        """The number of epochs to run when a setup asks for ``wanted``."""
+        return wanted if self.max_epochs is None else min(wanted, self.max_epochs)
+
+    def seeds(self, wanted: int) -> list[int]:
+        """The seeds to run when a setup asks for ``wanted`` independent runs."""
+        n = wanted if self.max_seeds is None else min(wanted, self.max_seeds)
+        return list(range(n))
+
+    def train_size(self, available: int) -> int:
+        return available if self.max_train is None else min(available, self.max_train)
+
+    def test_size(self, available: int) -> int:
+        return available if self.max_test is None else min(available, self.max_test)
+
+
+PROFILES = {
+    "full": Profile("full"),
+    "smoke": Profile("smoke", max_train=512, max_test=512, max_epochs=1, max_seeds=2),
+}
+
+
+def profile(name: str | None = None) -> Profile:
+    """The active profile: ``name``, else ``$MNIST_PROFILE``, else ``full``."""
+    name = (name or os.environ.get(ENV_VAR) or "full").strip().lower()
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r} (from ${ENV_VAR} or argument); "
+            f"expected one of: {', '.join(PROFILES)}"
+        ) from None
