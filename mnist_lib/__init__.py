@@ -6,21 +6,36 @@ The modules, one concern each:
 * :mod:`mnist_lib.models`: the networks
 * :mod:`mnist_lib.backprop`: backpropagation by hand (chapter 2)
 * :mod:`mnist_lib.train`: device choice, seeding, ``fit`` / ``evaluate`` / ``predict``
+* :mod:`mnist_lib.checkpoint`: a run's whole state in one file, written atomically; resuming
+* :mod:`mnist_lib.preprocess`: any picture of a digit made into MNIST's 28x28 format
 * :mod:`mnist_lib.experiments`: the reports' setups, their published numbers, runs over seeds
 * :mod:`mnist_lib.profiles`: ``full`` / ``smoke`` sizes, from ``$MNIST_PROFILE``
 * :mod:`mnist_lib.plots`: the figure helpers
 * :mod:`mnist_lib.book`: what the chapters share (glue, showing source, provenance)
+* :mod:`mnist_lib.doctor`: the environment report of ``python -m mnist_lib doctor``
 """
 
+from .checkpoint import CheckpointError, load_weights
 from .data import MNIST, DeviceLoader, MNISTDataError, Split, load_mnist, normalize
 from .experiments import REPORTS, Config, run_seeds
 from .models import MLP, count_parameters
+from .preprocess import to_mnist
 from .profiles import profile
-from .train import History, choose_device, evaluate, fit, predict, predict_proba, seed_everything
+from .train import (
+    History,
+    TrainingDiverged,
+    choose_device,
+    evaluate,
+    fit,
+    predict,
+    predict_proba,
+    seed_everything,
+)
 
 __version__ = "0.1.0"
 __all__ = [
     "MNIST", "DeviceLoader", "MNISTDataError", "Split", "load_mnist", "normalize",
     "REPORTS", "Config", "run_seeds", "MLP", "count_parameters", "profile",
-    "History", "choose_device", "evaluate", "fit", "predict", "predict_proba", "seed_everything",
+    "History", "TrainingDiverged", "choose_device", "evaluate", "fit", "predict", "predict_proba",
+    "seed_everything", "CheckpointError", "load_weights", "to_mnist",
 ]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from . import data as data_mod
-from .experiments import CONFIGS
+from .checkpoint import CheckpointError, atomic_save
+from .experiments import CONFIGS, LOSSES
 from .models import count_parameters
-from .train import OPTIMIZERS, SCHEDULES, choose_device, fit, seed_everything
+from .train import DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, fit, seed_everything
 
 
 def positive_int(text: str) -> int:
@@ -29,16 +32,45 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    if not 0 < value < 1e30:  # also rules out NaN, inf and values float32 cannot hold
+        raise argparse.ArgumentTypeError(f"expected a positive number below 1e30, got {text}")
     return value
+
+
+def seed_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63 - 1, got {value}")
+    return value
+
+
+def device_name(text: str) -> torch.device:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a device name: cpu, cuda, cuda:N or mps")
+    try:
+        return choose_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def writable_path(text: str) -> Path:
     path = Path(text)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir() or not os.access(folder, os.W_OK) or path.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: its folder does not exist or is not writable")
+    folder = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a folder; name a file")
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(folder)!r} {problem}")
+    try:  # a real write: os.access says yes to root, also on read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}: the folder {str(folder)!r} is not writable ({e.strerror})"
+        ) from None
     return path
 
 
@@ -56,21 +88,37 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    train.set_defaults(subparser=train)
     train.add_argument("model", choices=sorted(CONFIGS), help="which setup to train")
     train.add_argument("--epochs", type=positive_int, help="number of epochs")
     train.add_argument("--batch-size", type=positive_int, help="images per step")
     train.add_argument("--lr", type=positive_float, help="learning rate")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="optimizer")
     train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    train.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
+    train.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
     train.add_argument("--limit", type=positive_int, help="train on the first N images only (quick tries)")
-    train.add_argument("--save", type=writable_path, help="write the trained weights (state_dict) to this file")
+    train.add_argument("--save", type=writable_path, metavar="FILE", help="write the trained weights (state_dict) to this file")
+    train.add_argument("--checkpoint", type=writable_path, metavar="FILE",
+                       help="write the whole training state to this file after every epoch (atomically)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint if it exists (same setup and options), else start afresh")
     train.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     check = commands.add_parser("data", help="verify the MNIST files and print what they hold")
+    check.set_defaults(subparser=check)
     check.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
+
+    doctor = commands.add_parser(
+        "doctor", help="print a report of the environment, the data and the book, to paste into a question",
+        description="Check the environment (versions, device, threads), the data (checksums) and the book "
+                    "(built and up to date). Exit code 1 if a problem was found.",
+    )
+    doctor.set_defaults(subparser=doctor)
+    doctor.add_argument("--build", action="store_true", help="also build the book into a temporary folder (slow)")
+    doctor.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
+    doctor.add_argument("--root", type=Path, help="the book's folder (default: the project that holds mnist_lib)")
     return parser
 
 
@@ -81,55 +129,73 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "optimizer": args.optimizer, "schedule": args.schedule,
     }.items() if v is not None}
     config = replace(config, **changes)
+    if args.resume and not args.checkpoint:
+        parser.error("--resume needs --checkpoint FILE, the checkpoint to resume from")
+    if args.save and args.checkpoint and args.save.resolve() == args.checkpoint.resolve():
+        parser.error("--save and --checkpoint name the same file; give them different names")
     try:
-        device = choose_device(args.device)
+        device = args.device or choose_device()  # $MNIST_DEVICE, else the best available
     except ValueError as e:
-        parser.error(str(e))
+        parser.error(f"${DEVICE_ENV_VAR}: {e}")
     data = data_mod.load_mnist(args.data)
     train = data.train.head(args.limit) if args.limit else data.train
     seed_everything(args.seed)
     model = config.model()
-    print(f"{config.name}: {count_parameters(model):,} parameters; {config.optimizer} lr {config.lr} "
-          f"({config.schedule}), batch {config.batch_size}, {config.epochs} epochs, {len(train):,} images, on {device}")
+    print(f"{config}; {count_parameters(model):,} parameters, {len(train):,} training images, on {device}")
+    if args.checkpoint and args.resume and args.checkpoint.exists():
+        print(f"resuming from {args.checkpoint}")
+    elif args.checkpoint:
+        fresh = f"no checkpoint at {args.checkpoint} yet, starting afresh; " if args.resume else ""
+        print(f"{fresh}checkpoint after every epoch: {args.checkpoint}")
     history = fit(
         model, train, evals={"test": data.test}, optimizer=config.optimizer, lr=config.lr,
         schedule=config.schedule, batch_size=config.batch_size, epochs=config.epochs, seed=args.seed,
-        device=device, normalization=config.normalization, progress=not args.no_progress,
+        device=device, normalization=config.normalization, loss_fn=LOSSES[config.loss], target=config.target,
+        progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
         **config.optimizer_kwargs,
     )
-    for r in history.epochs:
-        print(f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}  train acc {r['train_acc']:.4f}  "
-              f"test loss {r['test_loss']:.4f}  test acc {r['test_acc']:.4f}  ({r['seconds']:.1f} s)")
-    print(f"test accuracy: {history.final('test_acc'):.4f}")
+    for r in history.epochs:  # classifiers report loss and accuracy, autoencoders only the loss
+        metrics = "  ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in r.items() if k not in ("epoch", "seconds"))
+        print(f"epoch {r['epoch']:3d}  {metrics}  ({r['seconds']:.1f} s)")
+    if config.target == "label":
+        print(f"test accuracy: {history.final('test_acc'):.4f}")
+    else:
+        print(f"test loss: {history.final('test_loss'):.4f}")
     if args.save:
-        import torch
-
-        tmp = args.save.with_name(args.save.name + ".tmp")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(args.save)
+        atomic_save(model.state_dict(), args.save)
         print(f"weights written to {args.save}")
     return 0
 
 
 def cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    root = data_mod.data_root(args.data)
-    data = data_mod.load_mnist(root)
-    print(f"{root}: checksums OK")
+    data = data_mod.load_mnist(args.data)  # (not the resolved folder: its errors name $MNIST_DATA if that was used)
+    print(f"{data_mod.data_root(args.data)}: checksums OK")
     for name, split in (("train", data.train), ("test", data.test)):
         print(f"  {name}: images {tuple(split.images.shape)} {split.images.dtype}, labels {tuple(split.labels.shape)} {split.labels.dtype}")
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import doctor
+
+    text, problems = doctor.report(args.root or doctor.PROJECT_ROOT, data=args.data, build=args.build)
+    print(text)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor}[args.command]
     try:
-        return {"train": cmd_train, "data": cmd_data}[args.command](args, parser)
-    except data_mod.MNISTDataError as e:
+        return command(args, args.subparser)
+    except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        checkpoint = getattr(args, "checkpoint", None)
+        hint = f"; add --resume to continue from the last checkpoint, {checkpoint}" if checkpoint else ""
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import trange
 
 from .data import DeviceLoader, Split
+from .train import show_progress
 
 
 class ManualMLP:
@@ -110,12 +111,12 @@ def train_manual(
     epochs: int,
     seed: int = 0,
     normalization: tuple[float, float] = (0.0, 1.0),
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Train ``net`` with hand-written SGD on ``train``; returns the loss of every step."""
     loader = DeviceLoader(train, batch_size, seed=seed, normalization=normalization)
     losses = []
-    for _ in trange(epochs, desc="hand-written SGD", unit="epoch", disable=not progress):
+    for _ in trange(epochs, desc="hand-written SGD", unit="epoch", disable=not show_progress(progress)):
         for x, y in loader:
             losses.append(net.sgd_step(x.flatten(1), y, lr))
     return losses

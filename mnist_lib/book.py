@@ -10,9 +10,11 @@ import time
 import torch
 
 from .profiles import profile
-from .train import choose_device
+from .train import choose_device, describe_device
 
 _STARTED = time.perf_counter()  # the chapter's kernel imports mnist_lib in its first cell
+
+SEEDS_AS_LISTED = "as listed in each experiment"
 
 
 def show_source(obj) -> "IPython.display.Code":  # noqa: F821
@@ -22,22 +24,24 @@ def show_source(obj) -> "IPython.display.Code":  # noqa: F821
     return Code(inspect.getsource(obj), language="python")
 
 
-def environment() -> dict[str, str]:
-    """Device, versions and profile of this run."""
-    device = choose_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+def environment(seed: int | str = SEEDS_AS_LISTED) -> dict[str, str]:
+    """Device, versions, profile and seed of this run."""
     return {
-        "device": f"{device.type} ({name}, {torch.get_num_threads()} threads)",
+        "device": describe_device(choose_device()),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "profile": profile().name,
+        "seed": str(seed),
         "date": datetime.date.today().isoformat(),
     }
 
 
-def provenance() -> None:
-    """Print how this chapter's outputs were made: environment and wall time."""
-    info = environment() | {"wall time": f"{time.perf_counter() - _STARTED:.0f} s since mnist_lib was imported"}
+def provenance(seed: int | str = SEEDS_AS_LISTED) -> None:
+    """Print how this chapter's outputs were made: environment, seed and wall time.
+
+    Chapters whose experiments each state their own seeds call it without ``seed``.
+    """
+    info = environment(seed) | {"wall time": f"{time.perf_counter() - _STARTED:.0f} s since mnist_lib was imported"}
     width = max(map(len, info))
     for key, value in info.items():
         print(f"{key:>{width}}: {value}")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +63,8 @@ FIX_SHIPPED = (
     "restore the project's copy (git checkout -- data/mnist) or pass root= a folder "
     "holding the four original MNIST files"
 )
+MAX_DIMS = 32  # NumPy's limit (NumPy 1.x; 2.x allows 64); MNIST's files have 1 or 3
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class MNISTDataError(ValueError):
@@ -87,11 +91,15 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
             f"{raw[:4].hex(' ')}",
         )
     dtype, ndim = IDX_TYPES[raw[2]], raw[3]
+    if ndim > MAX_DIMS:
+        raise MNISTDataError(name, f"at most {MAX_DIMS} dimensions (the 4th byte of the magic number)", f"{ndim}")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise MNISTDataError(name, f"a {header}-byte header for {ndim} dimensions", f"{len(raw)} bytes")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    size = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if math.prod(d for d in dims if d) * dtype.itemsize > sys.maxsize:  # NumPy's limit, even for 0 elements
+        raise MNISTDataError(name, "dimensions an array can have", f"{'x'.join(map(str, dims))}")
+    size = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on absurd headers
     if len(raw) - header != size:
         state = "truncated" if len(raw) - header < size else "trailing bytes"
         raise MNISTDataError(
@@ -112,10 +120,18 @@ def read_idx_file(path: str | os.PathLike, verify: bool = True) -> np.ndarray:
     except OSError as e:
         raise MNISTDataError(path, "a readable file", f"{type(e).__name__}: {e}") from None
     if path.suffix == ".gz":
+        if not blob.startswith(GZIP_MAGIC):
+            raise MNISTDataError(
+                path,
+                "gzip data (the name ends in .gz), which starts with the bytes 1f 8b",
+                f"bytes starting {blob[:4].hex(' ')}" if blob else "an empty file",
+                "if it is an uncompressed IDX file, remove .gz from its name; otherwise " + FIX_SHIPPED,
+            )
         try:
             raw = gzip.decompress(blob)
         except (OSError, EOFError, zlib.error) as e:
-            raise MNISTDataError(path, "a complete gzip file", f"{type(e).__name__}: {e}") from None
+            found = f"a truncated or damaged one ({type(e).__name__}: {e})"
+            raise MNISTDataError(path, "a complete gzip file", found) from None
     else:
         raw = blob
     name = path.name.removesuffix(".gz")
@@ -126,6 +142,7 @@ def read_idx_file(path: str | os.PathLike, verify: bool = True) -> np.ndarray:
                 path,
                 f"uncompressed SHA-256 {RAW_SHA256[name][:16]}...",
                 f"{digest[:16]}... (the bytes differ from the original MNIST)",
+                FIX_SHIPPED + "; to use files you changed on purpose, load them with verify=False",
             )
     return parse_idx(raw, str(path))
 
@@ -197,11 +214,25 @@ def download_with_torchvision(root: str | os.PathLike) -> Path:
     return Path(root) / "MNIST" / "raw"
 
 
+def _check_folder(folder: Path, named_by_env: bool) -> None:
+    if folder.is_dir():
+        return
+    if named_by_env:
+        expected = f"a folder holding the four MNIST files (named by ${DATA_ENV_VAR})"
+        fix = f"set ${DATA_ENV_VAR} to an existing folder, or unset it to use the project's copy in {DEFAULT_ROOT}"
+    else:
+        expected = "a folder holding the four MNIST files"
+        fix = f"pass an existing folder (root=, or --data on the command line); the project's copy is in {DEFAULT_ROOT}"
+    raise MNISTDataError(folder, expected, "a file, not a folder" if folder.exists() else "no such folder", fix)
+
+
 def load_split(split: str, root: str | os.PathLike | None = None, verify: bool = True) -> Split:
     """Load ``"train"`` or ``"test"`` as a :class:`Split` (a fresh copy each call)."""
     if split not in FILES:
         raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
-    images, labels = _load_split(data_root(root), split, verify)
+    folder = data_root(root)
+    _check_folder(folder, named_by_env=root is None and bool(os.environ.get(DATA_ENV_VAR)))
+    images, labels = _load_split(folder, split, verify)
     return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
 
 

@@ -14,11 +14,12 @@ from typing import Callable
 
 import pandas as pd
 from torch import nn
+from torch.nn import functional as F
 
 from .data import MEAN, MNIST, STD, load_mnist
-from .models import MLP
+from .models import MLP, Autoencoder, ConvAutoencoder, DeepCNN, LeNet5
 from .profiles import profile
-from .train import History, fit, seed_everything
+from .train import History, evaluate, fit, seed_everything
 
 # Numbers published by the reports the book reproduces (see the bibliography). They are
 # quoted, never measured here: chapters glue them labelled as the report's.
@@ -50,12 +51,21 @@ REPORTS: dict[str, dict[str, float]] = {
 }
 
 
+# Losses by name: classification, and reconstruction of [0, 1] pixels.
+LOSSES: dict[str, Callable] = {
+    "cross_entropy": F.cross_entropy,
+    "bce": F.binary_cross_entropy,
+    "mse": F.mse_loss,
+}
+
+
 @dataclass(frozen=True)
 class Config:
     """One training setup: a model factory and its hyperparameters.
 
     ``epochs`` is what the setup asks for; the profile may run fewer.
     ``normalization`` is the (mean, std) applied to [0, 1] pixels; ``UNIT`` keeps them.
+    ``loss`` names a loss in :data:`LOSSES`; ``target="input"`` trains an autoencoder.
     """
 
     name: str
@@ -66,7 +76,15 @@ class Config:
     batch_size: int = 64
     epochs: int = 1
     normalization: tuple[float, float] = (MEAN, STD)
+    loss: str = "cross_entropy"
+    target: str = "label"
     optimizer_kwargs: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        mean, std = self.normalization
+        scale = "pixels in [0, 1]" if (mean, std) == (0.0, 1.0) else f"pixels standardised ({mean}, {std})"
+        return (f"{self.name}: {self.optimizer} lr {self.lr} ({self.schedule}), batch {self.batch_size}, "
+                f"{self.epochs} epochs, {scale}")
 
     def with_(self, **changes) -> "Config":
         """A copy with some fields changed, e.g. ``cfg.with_(name="sgd", optimizer="sgd")``."""
@@ -97,8 +115,59 @@ MLP100_SGD = Config(
     normalization=UNIT,
 )
 
+# The ANU neural-network report's autoencoders: a 6-unit code, batch 128, lr 0.005,
+# 20 epochs (Adam); pixels in [0, 1] compared by binary cross-entropy.
+AUTOENCODER = Config("Dense autoencoder, code 6", lambda: Autoencoder(6), lr=0.005, batch_size=128, epochs=20,
+                     normalization=UNIT, loss="bce", target="input")
+CONV_AUTOENCODER = AUTOENCODER.with_(name="Convolutional autoencoder, code 6", model=lambda: ConvAutoencoder(6))
+
+# LeNet-5 as the ANU CNN report describes it (32x32 input, 6/16/120/84, max pooling) with
+# the paper's tanh, trained with Adam on all 60,000 training images.
+LENET5 = Config("LeNet-5 (tanh, max pooling)", lambda: LeNet5("tanh", "max"), lr=1e-3, batch_size=64, epochs=10)
+# The CUHK report's PyTorch LeNet: sigmoid, max pooling, Adam 1e-3, batch 64, 20 epochs,
+# on the 4:1 train/validation split.
+LENET5_CUHK = Config("LeNet-5, CUHK variant (sigmoid)", lambda: LeNet5("sigmoid", "max"), lr=1e-3, batch_size=64, epochs=20)
+
+
+def lenet5_variant(act: str = "relu", lr: float = 1e-3, dropout: float = 0.0, epochs: int = 6,
+                   schedule: str = "constant", batch_size: int = 128) -> Config:
+    """LeNet-5 (max pooling, Adam) with the IOP report's knobs: activation, learning rate, dropout."""
+    name = f"{act}, lr {lr:g}" + (f", dropout {dropout:g}" if dropout else "") + (f", {schedule} lr" if schedule != "constant" else "")
+    return Config(name, lambda: LeNet5(act, "max", dropout), lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs)
+
+
+# The IOP report's improvements together: ReLU, dropout before the output layer, and a
+# decaying learning rate over more epochs.
+LENET5_IMPROVED = lenet5_variant("relu", lr=0.002, dropout=0.5, epochs=15, schedule="cosine").with_(name="LeNet-5 improved")
+
+def deepcnn_variant(block2_convs: int = 2, dropout: tuple[float, float] = (0.0, 0.0), schedule: str = "constant") -> Config:
+    """The JETIR report's CNN with its layer options; 15 epochs, batch 100, Adam 1e-3 (Keras's default)."""
+    blocks = {2: "conv32-pool-conv64-conv64-pool", 1: "conv32-pool-conv64-pool", 0: "conv32-pool"}[block2_convs]
+    drops = " + ".join(f"dropout {p:g} {where}" for p, where in zip(dropout, ("after flatten", "before output")) if p)
+    name = f"{blocks}-dense100" + (f", {drops}" if drops else "") + (f", {schedule} lr" if schedule != "constant" else "")
+    return Config(name, lambda: DeepCNN(block2_convs, dropout), lr=1e-3, schedule=schedule, batch_size=100, epochs=15)
+
+
+# The JETIR report's six layer configurations (second block or not, one or two dropouts).
+JETIR_CONFIGS = [
+    deepcnn_variant(2),
+    deepcnn_variant(2, (0.0, 0.5)),
+    deepcnn_variant(2, (0.25, 0.5)),
+    deepcnn_variant(1, (0.25, 0.5)),
+    deepcnn_variant(0),
+    deepcnn_variant(0, (0.25, 0.5)),
+]
+# The book's deeper CNN: the report's layers with both dropouts.
+DEEPCNN = JETIR_CONFIGS[2]
+
 # Setups by name, for the command line (python -m mnist_lib train NAME).
-CONFIGS: dict[str, Config] = {"mlp": MLP300_ADAM, "mlp100": MLP100_SGD}
+CONFIGS: dict[str, Config] = {
+    "mlp": MLP300_ADAM,
+    "mlp100": MLP100_SGD,
+    "lenet5": LENET5,
+    "lenet5-cuhk": LENET5_CUHK,
+    "deepcnn": DEEPCNN,
+}
 
 
 def book_data(val_fraction: float = 0.0) -> MNIST:
@@ -112,7 +181,7 @@ def book_data(val_fraction: float = 0.0) -> MNIST:
     return data
 
 
-def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool = True) -> tuple[nn.Module, History]:
+def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool | None = None) -> tuple[nn.Module, History]:
     """Train ``config`` once with ``seed``; the test set (and val, if any) is evaluated each epoch."""
     seed_everything(seed)
     model = config.model()
@@ -129,6 +198,8 @@ def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool =
         seed=seed,
         device=device,
         normalization=config.normalization,
+        loss_fn=LOSSES[config.loss],
+        target=config.target,
         progress=progress,
         **config.optimizer_kwargs,
     )
@@ -164,11 +235,11 @@ def run_seeds(
     data: MNIST | None = None,
     *,
     device=None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Runs:
     """Train every config once per seed; ``seeds=10`` means the profile's share of 10 seeds."""
     configs = [configs] if isinstance(configs, Config) else configs
-    seeds = profile().seeds(seeds) if isinstance(seeds, int) else seeds
+    seeds = profile().seeds(seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
     data = data or book_data()
     epoch_rows, step_rows, models = [], [], {}
     for config in configs:
@@ -181,3 +252,38 @@ def run_seeds(
             models[config.name, seed] = model
             epoch_rows[-1]["run_seconds"] = time.perf_counter() - start
     return Runs(pd.DataFrame(epoch_rows), pd.DataFrame(step_rows), models)
+
+
+def train_size_sweep(config: Config, sizes: list[int], seeds: int | list[int], data: MNIST | None = None,
+                     *, device=None, progress: bool | None = None) -> pd.DataFrame:
+    """Test accuracy after training ``config`` on the first ``n`` training images, for each ``n``.
+
+    Every size gets the same number of gradient steps (what the whole training set gets
+    in ``config.epochs``), so small sets are not also under-trained. Returns one row per
+    size and seed: ``train_size``, ``seed``, ``epochs``, ``test_acc``, ``test_loss``.
+    """
+    data = data or book_data()
+    seeds = profile().seeds(seeds) if isinstance(seeds, int) else seeds
+    steps = profile().epochs(config.epochs) * -(-len(data.train) // config.batch_size)
+    rows = []
+    for n in sizes:
+        subset = data.train.head(n)
+        epochs = -(-steps // -(-len(subset) // config.batch_size))
+        for seed in seeds:
+            seed_everything(seed)
+            model = config.model()
+            fit(model, subset, optimizer=config.optimizer, lr=config.lr, schedule=config.schedule,
+                batch_size=config.batch_size, epochs=epochs, seed=seed, device=device,
+                normalization=config.normalization, loss_fn=LOSSES[config.loss], progress=progress,
+                **config.optimizer_kwargs)
+            scores = evaluate(model, data.test, device=device, normalization=config.normalization)
+            rows.append({"config": config.name, "train_size": len(subset), "seed": seed, "epochs": epochs,
+                         "test_acc": scores["acc"], "test_loss": scores["loss"]})
+    return pd.DataFrame(rows)
+
+
+def epochs_to(epochs: pd.DataFrame, threshold: float, metric: str = "test_acc") -> pd.DataFrame:
+    """The first epoch at which each run's ``metric`` reached ``threshold`` (NaN: never)."""
+    reached = epochs[epochs[metric] >= threshold].groupby(["config", "seed"], sort=False)["epoch"].min()
+    runs = epochs[["config", "seed"]].drop_duplicates().set_index(["config", "seed"])
+    return runs.join(reached.rename(f"epochs_to_{threshold:g}")).reset_index()

@@ -61,3 +61,174 @@ class MLP(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def pooling(kind: str) -> nn.Module:
+    """A 2x2 pooling layer: ``"avg"`` (LeNet-5's subsampling) or ``"max"``."""
+    if kind == "avg":
+        return nn.AvgPool2d(2)
+    if kind == "max":
+        return nn.MaxPool2d(2)
+    raise ValueError(f"unknown pooling {kind!r}; expected 'avg' or 'max'")
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun et al., 1998) for 28x28 MNIST digits.
+
+    Padding 2 on the first convolution gives the paper's 32x32 input. C1: 6 maps 5x5,
+    S2: 2x2 pooling, C3: 16 maps 5x5, S4: 2x2 pooling, C5: 120 maps 5x5 (on a 5x5 input,
+    so it is fully connected), F6: 84 units, output: 10. The paper's C3 connects each map
+    to a subset of S2's maps and its output layer uses RBF units; like every modern
+    reimplementation, this one connects all maps and uses a linear output.
+
+    Args:
+        act: the activation (``tanh`` as in the paper, ``sigmoid``, ``relu``, ``elu``).
+        pool: ``"avg"`` (the paper's subsampling) or ``"max"`` (the reports' choice).
+        dropout: dropout probability before the output layer (0: none).
+    """
+
+    def __init__(self, act: str = "tanh", pool: str = "max", dropout: float = 0.0):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), activation(act), pooling(pool),  # C1, S2: 6x14x14
+            nn.Conv2d(6, 16, 5), activation(act), pooling(pool),  # C3, S4: 16x5x5
+            nn.Conv2d(16, 120, 5), activation(act),  # C5: 120x1x1
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(120, 84), activation(act),  # F6
+            nn.Dropout(dropout),
+            nn.Linear(84, 10),  # output
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class DeepCNN(nn.Module):
+    """The JETIR 2021 report's Keras CNN, rebuilt in PyTorch.
+
+    conv 32@3x3 - maxpool - conv 64@3x3 - conv 64@3x3 - maxpool - flatten (1024) -
+    dense 100 - dense 10, ReLU throughout.
+
+    Args:
+        block2_convs: how many 64-map convolutions the second block has (2 as in the
+            report, 1, or 0 for no second block and no second pooling).
+        dropout: probabilities of dropout after the flatten and before the output layer.
+    """
+
+    def __init__(self, block2_convs: int = 2, dropout: tuple[float, float] = (0.0, 0.0)):
+        super().__init__()
+        if block2_convs not in (0, 1, 2):
+            raise ValueError(f"block2_convs must be 0, 1 or 2, got {block2_convs}")
+        layers: list[nn.Module] = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2)]  # 32x13x13
+        size, channels = 13, 32
+        for _ in range(block2_convs):
+            layers += [nn.Conv2d(channels, 64, 3), nn.ReLU()]
+            size, channels = size - 2, 64
+        if block2_convs:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout[0]),
+            nn.Linear(channels * size * size, 100), nn.ReLU(),
+            nn.Dropout(dropout[1]),
+            nn.Linear(100, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class Autoencoder(nn.Module):
+    """A dense autoencoder 784 - 256 - 64 - code - 64 - 256 - 784.
+
+    The output is an image in [0, 1] (a sigmoid on the last layer), to be compared with
+    the [0, 1] input by binary cross-entropy. ``encode`` gives the code.
+    """
+
+    def __init__(self, code: int = 6):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, code)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(code, 64), nn.ReLU(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid(),
+            nn.Unflatten(1, (1, 28, 28)),
+        )
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class ConvAutoencoder(nn.Module):
+    """A convolutional autoencoder with the same ``code`` size as :class:`Autoencoder`.
+
+    Encoder: two stride-2 convolutions (28 -> 14 -> 7) and a linear map to the code;
+    decoder: the mirror image with transposed convolutions, then a sigmoid.
+    """
+
+    def __init__(self, code: int = 6):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),  # 16x14x14
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # 32x7x7
+            nn.Flatten(), nn.Linear(32 * 7 * 7, code),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(code, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # 16x14x14
+            nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),  # 1x28x28
+        )
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class CodeClassifier(nn.Module):
+    """A classifier on the codes of a trained, frozen encoder: code -> hidden -> 10."""
+
+    def __init__(self, encoder: nn.Module, code: int, hidden: int = 64):
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False)
+        self.head = nn.Sequential(nn.Linear(code, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: no dropout or batch-norm updates either
+        return self
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> "pd.DataFrame":  # noqa: F821
+    """Each leaf layer with its output shape and parameter count, from a real forward pass."""
+    import pandas as pd
+    import torch
+
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:  # a leaf: Conv2d, Linear, ReLU, ...
+            def record(mod, inputs, output, name=name):
+                params = sum(p.numel() for p in mod.parameters())
+                rows.append({"layer": name, "type": type(mod).__name__,
+                             "output shape": "x".join(map(str, output.shape[1:])), "parameters": params})
+            hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(input_shape, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return pd.DataFrame(rows)

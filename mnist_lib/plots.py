@@ -91,3 +91,76 @@ def runs_vs_report(final: pd.DataFrame, report: float, report_label: str, metric
     ax.set(xlabel=metric.replace("_", " "), ylabel="")
     ax.legend(loc="lower left", fontsize=8)
     return fig
+
+
+def confusion(y_true: torch.Tensor, y_pred: torch.Tensor, title: str = "Confusion matrix (test set)") -> Figure:
+    """Heatmap of counts: row = true digit, column = predicted digit (diagonal hidden)."""
+    matrix = torch.zeros(10, 10, dtype=torch.long)
+    matrix.index_put_((y_true.long(), y_pred.long()), torch.ones(len(y_true), dtype=torch.long), accumulate=True)
+    off = matrix.numpy().astype(float)
+    np.fill_diagonal(off, np.nan)  # the correct ones would drown the colour scale
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.heatmap(off, annot=True, fmt=".0f", cmap="Reds", cbar_kws={"label": "test images"}, ax=ax, square=True)
+    ax.set(xlabel="predicted digit", ylabel="true digit", title=title)
+    return fig
+
+
+def metric_vs(frame: pd.DataFrame, x: str, y: str = "test_acc", hue: str | None = None, logx: bool = False,
+              reference: dict[str, float] | None = None, title: str = "") -> Figure:
+    """``y`` against ``x`` (mean over seeds, +-1 std), optionally with horizontal reference lines."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(data=frame, x=x, y=y, hue=hue, marker="o", errorbar="sd", ax=ax)
+    for i, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, color=f"C{i + 3}", linestyle="--", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "), title=title)
+    if reference or hue:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def compare_configs(final: pd.DataFrame, metric: str = "test_acc", reports: dict[str, float] | None = None,
+                    title: str = "") -> Figure:
+    """Final ``metric`` per config: one dot per seed, the mean as a bar; the reports' values as crosses."""
+    order = list(dict.fromkeys(final["config"]))
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.45 * len(order)))
+    sns.barplot(data=final, y="config", x=metric, order=order, errorbar=None, color="C0", alpha=0.35, ax=ax)
+    sns.stripplot(data=final, y="config", x=metric, order=order, color="C0", size=5, ax=ax)
+    for config, value in (reports or {}).items():
+        ax.plot(value, order.index(config), "x", color="C3", markersize=9, mew=2,
+                label="report" if config == next(iter(reports)) else None)
+    low = final[metric].min()
+    ax.set_xlim(low - (1 - low) * 0.5, min(1.0, final[metric].max() + (1 - low) * 0.3))
+    ax.set(xlabel=metric.replace("_", " "), ylabel="", title=title)
+    if reports:
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def reconstructions(originals: torch.Tensor, rows: dict[str, torch.Tensor]) -> Figure:
+    """Originals on the top row, each named reconstruction (same images) below."""
+    images = torch.cat([originals.float() / 255, *[r.float() for r in rows.values()]])
+    n = len(originals)
+    fig = digit_grid(images.clamp(0, 1), ncols=n, size=0.9)
+    for row, label in enumerate(["original", *rows]):
+        fig.axes[row * n].text(-4, 14, label, ha="right", va="center", fontsize=9)
+    return fig
+
+
+def code_scatter(codes: torch.Tensor, labels: torch.Tensor, title: str = "Codes of the test images") -> Figure:
+    """Codes coloured by digit; codes of more than 2 dimensions are projected on their first 2 principal components."""
+    codes = codes.float()
+    if codes.shape[1] > 2:
+        centred = codes - codes.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        codes = centred @ v[:2].T
+        axes = ("principal component 1", "principal component 2")
+    else:
+        axes = ("code 1", "code 2")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.scatterplot(x=codes[:, 0].numpy(), y=codes[:, 1].numpy(), hue=labels.numpy(), palette="tab10", s=6,
+                    linewidth=0, ax=ax, legend="full")
+    ax.set(xlabel=axes[0], ylabel=axes[1], title=title)
+    ax.legend(title="digit", fontsize=7, markerscale=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return fig

@@ -2,16 +2,20 @@
 
 One short loop (:func:`fit`) trains every classifier in the book. Data come from a
 :class:`~mnist_lib.data.DeviceLoader`, so a batch is an index slice of a tensor that
-already lives on the device. Losses are collected as tensors and read once per epoch,
-so the loop never waits for the GPU inside an epoch.
+already lives on the device. Losses are collected as tensors and read once per epoch;
+the only per-step read is the divergence check. Long runs checkpoint every epoch and
+resume (:mod:`mnist_lib.checkpoint`); ``predict`` accepts what
+:func:`~mnist_lib.preprocess.as_image_batch` does.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,9 +25,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import checkpoint as ckpt
 from .data import MEAN, STD, DeviceLoader, Split, normalize
+from .preprocess import as_image_batch
 
 DEVICE_ENV_VAR = "MNIST_DEVICE"
+PROGRESS_ENV_VAR = "MNIST_PROGRESS"  # "0" turns progress bars off (e.g. for committed outputs)
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
@@ -34,30 +41,52 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite."""
+    """The loss (or the weights) became NaN or infinite."""
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")  # what the book runs on; torch knows more (meta, xpu, ...)
 
 
 def choose_device(device: str | torch.device | None = None) -> torch.device:
     """The device to compute on: ``device``, else ``$MNIST_DEVICE``, else CUDA, MPS, CPU.
 
-    Asking for a device this machine does not have raises ``ValueError``.
+    Asking for a device this machine does not have, or for something that is not
+    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, raises ``ValueError``.
     """
     wanted = device or os.environ.get(DEVICE_ENV_VAR)
-    if wanted:
-        try:
-            wanted = torch.device(wanted)
-        except RuntimeError:
-            raise ValueError(f"unknown device {str(device or os.environ.get(DEVICE_ENV_VAR))!r}; expected cpu, cuda, cuda:N or mps") from None
-        if wanted.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
-        if wanted.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError("device 'mps' was asked for but Apple's MPS is not available; use --device cpu")
-        return wanted
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if not wanted:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(wanted)
+    except (RuntimeError, TypeError, ValueError):
+        chosen = None
+    if chosen is None or chosen.type not in DEVICE_TYPES:
+        raise ValueError(f"unknown device {str(wanted)!r}; expected cpu, cuda, cuda:N or mps")
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {str(wanted)!r} was asked for but no CUDA GPU is available; use 'cpu' instead")
+        if (chosen.index or 0) >= count:
+            raise ValueError(f"device {str(wanted)!r} was asked for but this machine has {count} CUDA GPU(s): "
+                             f"cuda:0 to cuda:{count - 1}")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(wanted)!r} was asked for but Apple's MPS is not available; use 'cpu' instead")
+    return chosen
+
+
+def describe_device(device: torch.device) -> str:
+    """``device`` with its hardware's name and torch's thread count, e.g. ``cpu (x86_64, 2 threads)``."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        name = "Apple GPU"
+    else:
+        name = platform.processor() or platform.machine()
+    return f"{device} ({name}, {torch.get_num_threads()} threads)"
 
 
 def seed_everything(seed: int) -> None:
@@ -93,6 +122,11 @@ def make_scheduler(schedule: str, opt: torch.optim.Optimizer, total_steps: int) 
     raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(SCHEDULES)}")
 
 
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether to draw a progress bar: ``progress``, else ``$MNIST_PROGRESS != "0"``."""
+    return os.environ.get(PROGRESS_ENV_VAR, "1") != "0" if progress is None else progress
+
+
 @dataclass
 class History:
     """What happened during :func:`fit`.
@@ -115,6 +149,33 @@ class History:
         return self.epochs[-1][key]
 
 
+def _is_classification(target: str) -> bool:
+    if target not in ("label", "input"):
+        raise ValueError(f"target must be 'label' (classify) or 'input' (reconstruct), got {target!r}")
+    return target == "label"
+
+
+# Optimizer settings that change how a step is computed, not what it computes.
+IMPLEMENTATION_FLAGS = {"foreach", "fused", "capturable", "differentiable"}
+
+
+def _run_settings(train: Split, opt: torch.optim.Optimizer, **settings) -> dict:
+    """What a resumed run must share with the run that wrote the checkpoint."""
+    hyper = {k: v for k, v in opt.defaults.items()
+             if k not in IMPLEMENTATION_FLAGS and isinstance(v, (bool, int, float, str, tuple, type(None)))}
+    return settings | {
+        "optimizer": type(opt).__name__,
+        "hyperparameters": hyper,
+        "train": f"{len(train)} images, SHA-256 {ckpt.fingerprint(train.images, train.labels)}",
+    }
+
+
+def _all_finite(model: nn.Module) -> bool:
+    """Whether every weight is finite, with one host sync (not one per tensor)."""
+    flags = [torch.isfinite(p).all() for p in model.parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
 def fit(
     model: nn.Module,
     train: Split,
@@ -129,7 +190,10 @@ def fit(
     device: str | torch.device | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     normalization: tuple[float, float] = (MEAN, STD),
-    progress: bool = True,
+    target: str = "label",
+    progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
     **optimizer_kwargs,
 ) -> History:
     """Train ``model`` on ``train`` and return its :class:`History`.
@@ -141,10 +205,30 @@ def fit(
         seed: seeds the shuffling and any randomness in the model (dropout). Seed the
             weights yourself, before building the model (:func:`seed_everything`).
         normalization: (mean, std) applied to the [0, 1] pixels; ``(0, 1)`` keeps them.
+        target: ``"label"`` to classify (loss and accuracy), or ``"input"`` to train an
+            autoencoder: the loss compares the output with the (normalised) input itself.
+        progress: show a progress bar; default: yes, unless ``$MNIST_PROGRESS`` is ``0``.
+        checkpoint: a file to write the whole state of the run to after every epoch
+            (atomically: a crash never leaves a half-written file), see
+            :mod:`mnist_lib.checkpoint`. Without ``resume``, an existing file is replaced.
+        resume: continue from ``checkpoint`` if it exists (else start afresh). The run
+            must have the same model and settings; on the CPU the result is bitwise the
+            one of an uninterrupted run. A finished run is not trained again: its
+            weights and History are restored.
         optimizer_kwargs: passed to the optimizer, e.g. ``momentum=0.9``.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite (at once, naming the epoch,
+            step and learning rate), or the weights did by the end of an epoch. No
+            checkpoint of such weights is written.
+        CheckpointError: ``resume`` found a checkpoint of another model or run, or a
+            damaged file.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= the file to resume from")
+    classify = _is_classification(target)
     device = choose_device(device)
     torch.manual_seed(seed)
     model.to(device)
@@ -155,39 +239,58 @@ def fit(
         for name, s in (evals or {}).items()
     }
     scheduler = make_scheduler(schedule, opt, epochs * len(loader))
-    history = History()
-    bar = tqdm(total=epochs * len(loader), unit="batch", disable=not progress, desc="training")
-    for epoch in range(1, epochs + 1):
+    history, done = History(), 0
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        run = _run_settings(train, opt, epochs=epochs, batch_size=batch_size, seed=seed, schedule=schedule,
+                            target=target, normalization=tuple(map(float, normalization)))
+        parts = dict(model=model, optimizer=opt, scheduler=scheduler, generator=loader.generator, run=run)
+        if resume and checkpoint.exists():
+            done, restored = ckpt.resume_checkpoint(checkpoint, **parts)
+            history = History(**restored)
+
+    def diverged(what: str, epoch: int, step: int) -> TrainingDiverged:
+        kept = f" The checkpoint {checkpoint} still holds epoch {epoch - 1}." if checkpoint and epoch > 1 else ""
+        return TrainingDiverged(
+            f"{what} at epoch {epoch}, step {step} (learning rate {opt.param_groups[0]['lr']}). "
+            f"Hint: lower the learning rate, or check the inputs for NaN.{kept}"
+        )
+
+    bar = tqdm(total=epochs * len(loader), initial=done * len(loader), unit="batch",
+               disable=not show_progress(progress), desc="training")
+    for epoch in range(done + 1, epochs + 1):
         model.train()
         start = time.perf_counter()
         losses, correct = [], torch.zeros((), device=device)
         for step, (x, y) in enumerate(loader, 1):
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            out = model(x)
+            loss = loss_fn(out, y if classify else x)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step} (learning rate {lr}). "
-                    "Hint: lower the learning rate, or check the inputs for NaN."
-                )
+                raise diverged(f"loss became {loss.item()}", epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             scheduler.step()
             losses.append(loss.detach())
-            correct += (logits.argmax(1) == y).sum()
+            if classify:
+                correct += (out.argmax(1) == y).sum()
             bar.update()
+        # A finite loss can still come with an infinite gradient (the last step's update
+        # is only seen by the next step's loss): never evaluate or save such weights.
+        if not _all_finite(model):
+            raise diverged("the weights became NaN or infinite (every loss was finite)", epoch, len(loader))
         step_loss = torch.stack(losses).tolist()
-        record = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(step_loss)),
-            "train_acc": correct.item() / len(loader.y),
-            "seconds": time.perf_counter() - start,
-        }
+        record = {"epoch": epoch, "train_loss": float(np.mean(step_loss))}
+        if classify:
+            record["train_acc"] = correct.item() / len(loader.y)
+        record["seconds"] = time.perf_counter() - start
         for name, eval_loader in eval_loaders.items():
-            for key, value in evaluate(model, eval_loader, loss_fn=loss_fn).items():
+            for key, value in evaluate(model, eval_loader, loss_fn=loss_fn, target=target).items():
                 record[f"{name}_{key}"] = value
         history.step_loss += step_loss
         history.epochs.append(record)
+        if checkpoint is not None:
+            ckpt.save_checkpoint(checkpoint, epoch=epoch, history=asdict(history), **parts)
         bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith(("_loss", "_acc"))})
     bar.close()
     return history
@@ -201,37 +304,25 @@ def evaluate(
     device: str | torch.device | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     normalization: tuple[float, float] = (MEAN, STD),
+    target: str = "label",
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on a split: ``{"loss": ..., "acc": ...}``.
 
     ``normalization`` must be the one the model was trained with (ignored for a loader).
+    With ``target="input"`` (autoencoders) only the reconstruction loss is returned.
     """
+    classify = _is_classification(target)
     if isinstance(data, Split):
         data = DeviceLoader(data, 1000, shuffle=False, device=choose_device(device), normalization=normalization)
     model.to(data.device).eval()
     total_loss, correct = torch.zeros((), device=data.device), torch.zeros((), device=data.device)
     for x, y in data:
-        logits = model(x)
-        total_loss += loss_fn(logits, y) * len(y)
-        correct += (logits.argmax(1) == y).sum()
+        out = model(x)
+        total_loss += loss_fn(out, y if classify else x) * len(y)
+        if classify:
+            correct += (out.argmax(1) == y).sum()
     n = len(data.y)
-    return {"loss": total_loss.item() / n, "acc": correct.item() / n}
-
-
-def _as_batch(images) -> torch.Tensor:
-    """Images as a uint8-scaled float tensor (N, 28, 28): accepts uint8 0-255 or float 0-1."""
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-        raise ValueError(f"expected images of shape (28, 28), (N, 28, 28) or (N, 1, 28, 28), got {tuple(x.shape)}")
-    if x.is_floating_point():
-        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise ValueError("float images must hold finite values in [0, 1]")
-        x = x * 255
-    return x
+    return {"loss": total_loss.item() / n, "acc": correct.item() / n} if classify else {"loss": total_loss.item() / n}
 
 
 @torch.no_grad()
@@ -242,12 +333,16 @@ def predict_proba(
     device: str | torch.device | None = None,
     normalization: tuple[float, float] = (MEAN, STD),
 ) -> torch.Tensor:
-    """Class probabilities (N, 10) for raw images (uint8 0-255 or float 0-1).
+    """Class probabilities (N, 10) for images as :func:`~mnist_lib.preprocess.as_image_batch` accepts them.
 
-    ``normalization`` must be the one the model was trained with.
+    That is: one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), uint8 0-255
+    or float 0-1; or a PIL image or image file of any size (or a list of them),
+    converted the MNIST way by :func:`~mnist_lib.preprocess.to_mnist`. Anything else
+    raises ``ValueError``. ``normalization`` must be the one the model was trained with.
     """
+    x = as_image_batch(images)  # checked before anything else happens
     device = choose_device(device)
-    x = normalize(_as_batch(images).to(device), *normalization)
+    x = normalize(x.to(device), *normalization)
     model.to(device).eval()
     return torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(1000)]).cpu()
 
@@ -259,5 +354,5 @@ def predict(
     device: str | torch.device | None = None,
     normalization: tuple[float, float] = (MEAN, STD),
 ) -> torch.Tensor:
-    """Predicted digits (N,) for raw images (uint8 0-255 or float 0-1)."""
+    """Predicted digits (N,) for the images :func:`predict_proba` accepts."""
     return predict_proba(model, images, device=device, normalization=normalization).argmax(1)

@@ -1,0 +1,61 @@
+# The MNIST Book. `make book` builds the website, `make test` runs every test.
+# Both create .venv (Python 3.11) and install what they need on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= full
+CH ?= 01
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install book serve test unit chapters-smoke book-check reproduce chapter lab data doctor clean
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with everything the book needs
+
+book: $(STAMP)  ## build the website into _build/html from the committed notebooks
+	$(BIN)/jupyter-book build . --keep-going
+	@echo
+	@echo "The book is at $(CURDIR)/_build/html/index.html (open it in a browser, or: make serve)"
+
+serve: ## serve the built book on http://127.0.0.1:8000
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html 8000
+
+test: unit chapters-smoke book-check  ## the whole test suite
+
+unit: $(STAMP)  ## library unit tests (CPU, small data)
+	$(BIN)/python -m pytest tests -q
+
+chapters-smoke: $(STAMP)  ## execute every chapter under the smoke profile and compare checked cells (nbval)
+	MNIST_PROFILE=smoke MNIST_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q chapters
+
+book-check: $(STAMP)  ## build the website with warnings as errors (broken references, missing glue)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by default, or smoke)
+	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/*.ipynb
+
+chapter: $(STAMP)  ## re-execute one chapter in place: make chapter CH=02 [PROFILE=smoke]
+	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/$(CH)_*.ipynb
+
+lab: $(STAMP)  ## JupyterLab with the project's environment and a registered kernel
+	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet jupyterlab==4.6.6
+	$(BIN)/python -m ipykernel install --user --name mnist-book --display-name "MNIST Book (.venv)"
+	$(BIN)/jupyter lab chapters
+
+data: $(STAMP)  ## verify the shipped MNIST files
+	$(BIN)/python -m mnist_lib data
+
+doctor: $(STAMP)  ## print the environment, the device, whether the data check out and the book is built
+	$(BIN)/python -m mnist_lib doctor
+
+clean:  ## remove the built website
+	rm -rf _build

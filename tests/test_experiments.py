@@ -1,0 +1,66 @@
+"""Experiment helpers: the reports' configurations, the size sweep, convergence, figures."""
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from mnist_lib import experiments, plots  # noqa: E402
+from mnist_lib.experiments import (AUTOENCODER, CONFIGS, JETIR_CONFIGS, REPORTS, Config, epochs_to,  # noqa: E402
+                                   run_seeds, train_size_sweep)
+from mnist_lib.models import MLP  # noqa: E402
+
+TINY = Config("tiny", lambda: MLP((784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
+
+
+@pytest.fixture
+def small(mnist):
+    return experiments.MNIST(train=mnist.train.head(600), test=mnist.test.head(300))
+
+
+def test_named_configs_build_models():
+    for name, config in CONFIGS.items():
+        assert isinstance(config.model(), torch.nn.Module), name
+    assert len(JETIR_CONFIGS) == 6 and len({c.name for c in JETIR_CONFIGS}) == 6
+
+
+def test_report_numbers_are_fractions():
+    for report, numbers in REPORTS.items():
+        for key, value in numbers.items():
+            if key.endswith(("acc", "error")):
+                assert 0 < value < 1, (report, key)
+
+
+def test_autoencoder_config_trains_on_reconstruction(small):
+    runs = run_seeds(AUTOENCODER.with_(epochs=1), seeds=[0], data=small, progress=False)
+    row = runs.final().iloc[0]
+    assert "test_acc" not in runs.epochs.columns
+    assert 0 < row["test_loss"] < 0.7  # binary cross-entropy per pixel, below chance (ln 2)
+
+
+def test_train_size_sweep_gives_every_size_the_same_steps(small):
+    sweep = train_size_sweep(TINY, [100, 300, 600], seeds=[0], data=small, progress=False)
+    assert sweep["train_size"].tolist() == [100, 300, 600]
+    steps = [e * -(-n // TINY.batch_size) for e, n in zip(sweep["epochs"], sweep["train_size"])]
+    assert min(steps) >= 2 * -(-600 // 64)  # at least what the full set gets
+    assert sweep["test_acc"].between(0, 1).all()
+
+
+def test_epochs_to_threshold():
+    epochs = pd.DataFrame({"config": ["a"] * 3 + ["b"] * 3, "seed": [0] * 6, "epoch": [1, 2, 3] * 2,
+                           "test_acc": [0.90, 0.981, 0.99, 0.9, 0.95, 0.97]})
+    out = epochs_to(epochs, 0.98).set_index("config")["epochs_to_0.98"]
+    assert out["a"] == 2 and pd.isna(out["b"])
+
+
+def test_figures_draw_from_real_runs(small):
+    runs = run_seeds([TINY, TINY.with_(name="tiny sgd", optimizer="sgd")], seeds=[0, 1], data=small, progress=False)
+    for fig in (plots.epoch_curves(runs.epochs), plots.step_losses(runs.steps),
+                plots.compare_configs(runs.final(), reports={"tiny": 0.5}), plots.runs_vs_report(runs.final(), 0.5, "r"),
+                plots.confusion(small.test.labels, small.test.labels.roll(1)), plots.class_balance(small.train.labels),
+                plots.code_scatter(torch.randn(50, 6), small.test.labels[:50]),
+                plots.metric_vs(runs.final(), "seed", "test_acc", reference={"r": 0.5})):
+        assert fig.axes and fig.axes[0].get_xlabel()
+        matplotlib.pyplot.close(fig)

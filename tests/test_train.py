@@ -1,0 +1,362 @@
+"""mnist_lib.train: devices, seeding, fit, evaluate and predict."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from conftest import HAS_CUDA
+from mnist_lib.data import normalize
+from mnist_lib.models import MLP
+from mnist_lib.train import (
+    SCHEDULES,
+    TrainingDiverged,
+    choose_device,
+    evaluate,
+    fit,
+    make_optimizer,
+    predict,
+    predict_proba,
+    seed_everything,
+)
+
+
+def tiny_model(seed: int = 0, hidden: int = 32, act: str = "relu") -> MLP:
+    seed_everything(seed)
+    return MLP((784, hidden, 10), act)
+
+
+# ------------------------------------------------------------------------------ fit
+
+
+@pytest.fixture(scope="module")
+def trained(small_train, small_test):
+    """A small MLP trained for a few epochs on 512 images; shared by several tests."""
+    model = tiny_model(0, hidden=64)
+    history = fit(model, small_train, evals={"test": small_test}, epochs=5, batch_size=64,
+                  lr=2e-3, device="cpu", progress=False)
+    return model, history
+
+
+def test_fit_lowers_the_loss_and_learns(trained):
+    _, history = trained
+    first, last = history.epochs[0]["train_loss"], history.epochs[-1]["train_loss"]
+    assert last < 0.5 * first
+    assert history.final("test_acc") > 0.6  # chance is 0.1
+    assert history.epochs[-1]["train_acc"] > history.epochs[0]["train_acc"]
+
+
+def test_history_records(trained, small_train):
+    _, history = trained
+    steps_per_epoch = math.ceil(len(small_train) / 64)
+    assert len(history.step_loss) == 5 * steps_per_epoch
+    assert [r["epoch"] for r in history.epochs] == [1, 2, 3, 4, 5]
+    frame = history.frame()
+    assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"} <= set(frame.columns)
+    assert len(frame) == 5
+    # the epoch's train_loss is the mean of its step losses
+    for i, record in enumerate(history.epochs):
+        chunk = history.step_loss[i * steps_per_epoch:(i + 1) * steps_per_epoch]
+        assert record["train_loss"] == pytest.approx(np.mean(chunk))
+    for r in history.epochs:
+        assert 0 <= r["train_acc"] <= 1 and 0 <= r["test_acc"] <= 1 and r["seconds"] >= 0
+
+
+def test_evaluate_matches_predict(trained, small_test):
+    model, history = trained
+    result = evaluate(model, small_test, device="cpu")
+    by_hand = (predict(model, small_test.images, device="cpu") == small_test.labels).float().mean().item()
+    assert result["acc"] == pytest.approx(by_hand)
+    assert result["acc"] == pytest.approx(history.final("test_acc"))
+    with torch.no_grad():
+        loss = F.cross_entropy(model(normalize(small_test.images)), small_test.labels).item()
+    assert result["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def _train(small_train, seed: int, optimizer: str = "sgd"):
+    model = tiny_model(seed)
+    history = fit(model, small_train.head(256), epochs=2, batch_size=32, seed=seed, optimizer=optimizer,
+                  lr=0.05 if optimizer == "sgd" else 1e-3, device="cpu", progress=False,
+                  **({"momentum": 0.9} if optimizer == "sgd" else {}))
+    return model.state_dict(), history
+
+
+def _without_seconds(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history.epochs]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_same_seed_is_bitwise_reproducible(small_train, optimizer):
+    w1, h1 = _train(small_train, 3, optimizer)
+    w2, h2 = _train(small_train, 3, optimizer)
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        assert torch.equal(w1[key], w2[key]), key
+    assert h1.step_loss == h2.step_loss
+    assert _without_seconds(h1) == _without_seconds(h2)
+
+
+def test_same_seed_with_dropout_evals_and_schedule_is_bitwise_reproducible(small_train, small_test):
+    """The whole History (every field but wall time) and every weight, dropout drawing from torch's RNG."""
+    from torch import nn
+
+    def run():
+        seed_everything(11)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+        history = fit(model, small_train.head(256), evals={"test": small_test.head(200)}, epochs=2, batch_size=32,
+                      seed=11, schedule="onecycle", lr=0.01, device="cpu", progress=False)
+        return model.state_dict(), history
+
+    (w1, h1), (w2, h2) = run(), run()
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert h1.step_loss == h2.step_loss and _without_seconds(h1) == _without_seconds(h2)
+    assert {"test_loss", "test_acc"} <= set(h1.epochs[0])
+
+
+def test_other_seed_gives_other_weights(small_train):
+    w1, h1 = _train(small_train, 3)
+    w2, h2 = _train(small_train, 4)
+    assert any(not torch.equal(w1[k], w2[k]) for k in w1)
+    assert h1.step_loss != h2.step_loss
+
+
+def test_fit_seed_controls_shuffling(small_train):
+    """Same initial weights, different fit seed: different batches, different result."""
+    results = []
+    for fit_seed in (0, 1):
+        model = tiny_model(0)
+        fit(model, small_train.head(256), epochs=1, batch_size=32, seed=fit_seed, optimizer="sgd",
+            lr=0.05, device="cpu", progress=False)
+        results.append(model.state_dict())
+    assert any(not torch.equal(results[0][k], results[1][k]) for k in results[0])
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_every_schedule_trains(small_train, schedule):
+    model = tiny_model(0)
+    history = fit(model, small_train.head(128), epochs=2, batch_size=32, schedule=schedule, optimizer="sgd",
+                  lr=0.1, device="cpu", progress=False)
+    assert len(history.step_loss) == 8
+    assert all(math.isfinite(v) for v in history.step_loss)
+
+
+def test_onecycle_and_cosine_change_the_result(small_train):
+    def final_weights(schedule):
+        model = tiny_model(0)
+        fit(model, small_train.head(128), epochs=1, batch_size=32, schedule=schedule, optimizer="sgd",
+            lr=0.1, device="cpu", progress=False)
+        return model.net[1].weight.detach().clone()
+
+    constant = final_weights("constant")
+    assert not torch.equal(constant, final_weights("cosine"))
+    assert not torch.equal(constant, final_weights("onecycle"))
+
+
+def test_unknown_optimizer(small_train):
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs2'.*sgd, adam"):
+        fit(tiny_model(), small_train.head(64), optimizer="lbfgs2", device="cpu", progress=False)
+
+
+def test_unknown_schedule(small_train):
+    with pytest.raises(ValueError, match="unknown schedule 'linear'.*constant, cosine, onecycle"):
+        fit(tiny_model(), small_train.head(64), schedule="linear", device="cpu", progress=False)
+
+
+def test_make_optimizer_passes_an_optimizer_through():
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert make_optimizer(opt, model.parameters(), lr=1.0) is opt
+    assert isinstance(make_optimizer("AdamW", model.parameters(), lr=1e-3), torch.optim.AdamW)
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_fit_rejects_non_positive_epochs(small_train, epochs):
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        fit(tiny_model(), small_train.head(64), epochs=epochs, device="cpu", progress=False)
+
+
+def test_fit_rejects_bad_batch_size(small_train):
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(tiny_model(), small_train.head(64), batch_size=0, device="cpu", progress=False)
+
+
+# ------------------------------------------------------------------------ divergence
+
+
+def test_huge_learning_rate_diverges(small_train):
+    model = tiny_model(0, hidden=64)
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+ \(learning rate 1000000\.0\)") as info:
+        fit(model, small_train, optimizer="sgd", lr=1e6, epochs=3, device="cpu", progress=False)
+    assert isinstance(info.value, FloatingPointError)
+    assert "lower the learning rate" in str(info.value)
+
+
+def test_divergence_message_names_epoch_and_step(small_train):
+    """A loss that turns infinite at a known step is reported at exactly that step."""
+    calls = {"n": 0}
+    steps_per_epoch = 256 // 32
+
+    def loss_fn(logits, y):
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, y)
+        return loss * math.inf if calls["n"] == steps_per_epoch + 3 else loss
+
+    with pytest.raises(TrainingDiverged, match=r"loss became inf at epoch 2, step 3 "):
+        fit(tiny_model(), small_train.head(256), loss_fn=loss_fn, epochs=3, batch_size=32,
+            device="cpu", progress=False)
+
+
+def test_divergence_reports_the_scheduled_learning_rate(small_train):
+    """With a schedule, the message gives the learning rate of the step that diverged, not the base one."""
+    def loss_fn(logits, y, calls=[0]):  # noqa: B006 (a counter)
+        calls[0] += 1
+        return F.cross_entropy(logits, y) * (math.nan if calls[0] == 5 else 1)
+
+    with pytest.raises(TrainingDiverged) as info:
+        fit(tiny_model(), small_train.head(256), loss_fn=loss_fn, epochs=1, batch_size=32, schedule="cosine",
+            lr=0.1, device="cpu", progress=False)
+    expected = 0.1 * (1 + math.cos(math.pi * 4 / 8)) / 2  # cosine after 4 of 8 steps
+    lr = float(str(info.value).split("(learning rate ")[1].split(")")[0])
+    assert lr == pytest.approx(expected) and lr != 0.1
+
+
+def test_infinite_inputs_diverge_at_first_step(small_train):
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step 1 "):
+        fit(tiny_model(), small_train.head(64), normalization=(0.5, 0.0), device="cpu", progress=False)
+
+
+# -------------------------------------------------------------------------- devices
+
+
+def test_choose_device_cpu():
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_choose_device_default_without_env():
+    expected = "cuda" if HAS_CUDA else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert choose_device().type == expected
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="needs a machine without CUDA")
+@pytest.mark.parametrize("name", ["cuda", "cuda:0"])
+def test_choose_device_cuda_absent(name):
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        choose_device(name)
+
+
+@pytest.mark.parametrize("name", ["gpu0", "foo", "meta", "xpu", "cuda:x", "cpu:0:1"])
+def test_choose_device_unknown_name(name):
+    with pytest.raises(ValueError, match=f"unknown device '{name}'; expected cpu, cuda, cuda:N or mps"):
+        choose_device(name)
+
+
+def test_choose_device_reads_env(monkeypatch):
+    monkeypatch.setenv("MNIST_DEVICE", "cpu")
+    assert choose_device() == torch.device("cpu")
+    monkeypatch.setenv("MNIST_DEVICE", "not-a-device")
+    with pytest.raises(ValueError, match="unknown device 'not-a-device'"):
+        choose_device()
+    # an explicit argument wins over the environment
+    assert choose_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="needs a machine without CUDA")
+def test_choose_device_env_cuda_absent(monkeypatch):
+    monkeypatch.setenv("MNIST_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="CUDA"):
+        choose_device()
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")
+def test_choose_device_cuda_present():
+    assert choose_device("cuda").type == "cuda"
+
+
+# -------------------------------------------------------------------------- predict
+
+
+@pytest.fixture(scope="module")
+def images(mnist):
+    return mnist.test.images[:5]
+
+
+@pytest.mark.parametrize(
+    "convert, rows",
+    [
+        (lambda im: im[0], [0]),                                         # (28, 28) uint8
+        (lambda im: im, [0, 1, 2, 3, 4]),                                # (N, 28, 28) uint8
+        (lambda im: im[:, None], [0, 1, 2, 3, 4]),                       # (N, 1, 28, 28) uint8
+        (lambda im: im.numpy(), [0, 1, 2, 3, 4]),                        # NumPy uint8
+        (lambda im: im.float() / 255, [0, 1, 2, 3, 4]),                  # float32 in [0, 1]
+        (lambda im: (im.double() / 255)[:, None].numpy(), [0, 1, 2, 3, 4]),  # NumPy float64 4-d
+        (lambda im: im[2].float() / 255, [2]),                           # one float image
+        (lambda im: im[3:4, None], [3]),                                 # (1, 1, 28, 28)
+    ],
+    ids=["2d", "3d", "4d", "numpy-uint8", "float32", "numpy-float64-4d", "float-2d", "one-4d"],
+)
+def test_predict_proba_accepts_formats(trained, images, convert, rows):
+    model, _ = trained
+    with torch.no_grad():
+        expected = torch.softmax(model(normalize(images)), 1)[rows]
+    n = len(rows)
+    proba = predict_proba(model, convert(images), device="cpu")
+    assert proba.shape == (n, 10) and proba.dtype == torch.float32
+    torch.testing.assert_close(proba.sum(1), torch.ones(n))
+    assert (proba >= 0).all()
+    torch.testing.assert_close(proba, expected, rtol=1e-4, atol=1e-5)
+    labels = predict(model, convert(images), device="cpu")
+    assert labels.shape == (n,) and labels.dtype == torch.int64
+    assert torch.equal(labels, proba.argmax(1))
+
+
+def test_predict_is_mostly_right(trained, mnist):
+    model, _ = trained
+    labels = mnist.test.labels[:200]
+    assert (predict(model, mnist.test.images[:200], device="cpu") == labels).float().mean() > 0.6
+
+
+def test_predict_handles_more_than_one_chunk(trained, mnist):
+    model, _ = trained
+    proba = predict_proba(model, mnist.test.images[:2500], device="cpu")
+    assert proba.shape == (2500, 10)
+    torch.testing.assert_close(proba[2400:], predict_proba(model, mnist.test.images[2400:2500], device="cpu"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.zeros(28, 27, dtype=torch.uint8),
+        torch.zeros(784, dtype=torch.uint8),
+        torch.zeros(2, 3, 28, 28, dtype=torch.uint8),
+        torch.zeros(2, 1, 28, 28, 1, dtype=torch.uint8),
+        torch.zeros(0, 28, 28, dtype=torch.uint8),
+        torch.zeros(0, 1, 28, 28),
+    ],
+    ids=["28x27", "flat", "3-channels", "5d", "empty", "empty-4d"],
+)
+def test_predict_rejects_wrong_shapes(trained, bad):
+    model, _ = trained
+    with pytest.raises(ValueError, match="expected images of shape"):
+        predict_proba(model, bad, device="cpu")
+    with pytest.raises(ValueError, match="expected images of shape"):
+        predict(model, bad, device="cpu")
+
+
+def _with(value):
+    x = torch.full((2, 28, 28), 0.5)
+    x[1, 3, 4] = value
+    return x
+
+
+@pytest.mark.parametrize("bad", [_with(float("nan")), _with(float("inf")), _with(1.5), _with(-0.1),
+                                 torch.full((28, 28), 255.0)],
+                         ids=["nan", "inf", "above-1", "negative", "float-0-255"])
+def test_predict_rejects_bad_float_values(trained, bad):
+    model, _ = trained
+    with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
+        predict(model, bad, device="cpu")
