@@ -9,7 +9,7 @@ PROFILE ?= full
 CH ?= 01
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install book serve test unit chapters-smoke book-check reproduce chapter lab data doctor clean
+.PHONY: install book serve test unit chapters-smoke book-check browser-deps browser reproduce chapter lab data doctor bench clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=/path/to/python3.11")'
@@ -29,16 +29,26 @@ book: $(STAMP)  ## build the website into _build/html from the committed noteboo
 serve: ## serve the built book on http://127.0.0.1:8000
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html 8000
 
-test: unit chapters-smoke book-check  ## the whole test suite
+test: unit chapters-smoke book-check browser  ## the whole test suite
 
 unit: $(STAMP)  ## library unit tests (CPU, small data)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 chapters-smoke: $(STAMP)  ## execute every chapter under the smoke profile and compare checked cells (nbval)
 	MNIST_PROFILE=smoke MNIST_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q chapters
 
 book-check: $(STAMP)  ## build the website with warnings as errors (broken references, missing glue)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+browser-deps: $(STAMP)  ## Chromium and chromedriver (Debian packages) for the browser tests, if missing
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+	@$(BIN)/python -c "import selenium" || { echo "error: Selenium is missing from .venv; run make install" >&2; exit 1; }
+
+browser: browser-deps book-check  ## the website in headless Chromium: draw-a-digit page, every page clean; screenshots in _build/screenshots
+	MNIST_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -q
 
 reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by default, or smoke)
 	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/*.ipynb
@@ -56,6 +66,10 @@ data: $(STAMP)  ## verify the shipped MNIST files
 
 doctor: $(STAMP)  ## print the environment, the device, whether the data check out and the book is built
 	$(BIN)/python -m mnist_lib doctor
+
+bench: $(STAMP)  ## the speed benchmark on this machine's best device: table on screen, JSON in bench/
+	mkdir -p bench
+	$(BIN)/python -m mnist_lib bench --out bench/$$($(BIN)/python -c "from mnist_lib.train import choose_device; print(choose_device().type)").json
 
 clean:  ## remove the built website
 	rm -rf _build

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_mod
+from .bench import MODELS as BENCH_MODELS
 from .checkpoint import CheckpointError, atomic_save
 from .experiments import CONFIGS, LOSSES
 from .models import count_parameters
@@ -74,6 +75,16 @@ def writable_path(text: str) -> Path:
     return path
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mnist_lib", description="The MNIST Book's library, from the shell.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +130,42 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--build", action="store_true", help="also build the book into a temporary folder (slow)")
     doctor.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
     doctor.add_argument("--root", type=Path, help="the book's folder (default: the project that holds mnist_lib)")
+
+    export_web = commands.add_parser(
+        "export-web", help="export a shipped model's weights to JSON for the draw-a-digit page (chapter 8)",
+        description="Write the layers and weights of a model in weights/ as JSON for the browser (draw.js), after "
+                    "checking that the exported layers reproduce PyTorch's logits.",
+    )
+    export_web.set_defaults(subparser=export_web)
+    export_web.add_argument("model", nargs="?", default="lenet5_improved",
+                            help="a model name in weights/ (default: lenet5_improved), or the path of its .json sidecar or .pt")
+    export_web.add_argument("--out", type=writable_path, metavar="FILE",
+                            help="where to write the JSON (default: _static/draw/MODEL.json)")
+
+    bench = commands.add_parser(
+        "bench", help="time the conventional PyTorch pipeline against mnist_lib's; print tables, write JSON",
+        description="Benchmark, in one process on one device: the conventional pipeline (torchvision + DataLoader) "
+                    "against mnist_lib's (fit on device-resident data, plain and with the switches that help here), "
+                    "each switch on its own, cost against batch and model size, and the training time to 99% test "
+                    "accuracy. PASS / FAIL against the targets is in the output. A full run takes about ten minutes "
+                    "(on a GPU or a 2-core CPU); --quick checks everything in well under a minute.",
+    )
+    bench.set_defaults(subparser=bench)
+    bench.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    bench.add_argument("--model", choices=list(BENCH_MODELS), default="lenet5",
+                       help="the network of the per-epoch comparison, ablation and batch sweep (default lenet5)")
+    bench.add_argument("--epochs", type=positive_int, default=2, help="epochs per timed run (default 2)")
+    bench.add_argument("--repeats", type=positive_int, default=3, help="repeats of each timed run (default 3)")
+    bench.add_argument("--quick", action="store_true",
+                       help="every part on a small subset, 1 epoch, 1 repeat, no compilation: checks the code only")
+    bench.add_argument("--out", type=writable_path, default=Path("bench.json"), metavar="FILE",
+                       help="the JSON file to write (default bench.json)")
+    bench.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
+    bench.add_argument("--threads", type=positive_int, help="torch CPU threads for the whole run (default: torch's)")
+    bench.add_argument("--workers", type=non_negative_int,
+                       help="DataLoader workers of the baseline (default: measured, the fastest of a few)")
+    bench.add_argument("--no-compile", action="store_true", help="skip the torch.compile and CUDA-graph measurements")
+    bench.add_argument("--strict", action="store_true", help="exit with code 1 if a target is judged FAIL")
     return parser
 
 
@@ -183,10 +230,44 @@ def cmd_doctor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 1 if problems else 0
 
 
+def cmd_export_web(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import web
+
+    try:
+        path = web.export_web(args.model, args.out)
+    except web.WebModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, logits checked against PyTorch")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .bench import format_report, run_bench
+
+    try:
+        device = args.device or choose_device()  # $MNIST_DEVICE, else the best available
+    except ValueError as e:
+        parser.error(f"${DEVICE_ENV_VAR}: {e}")
+    if args.quick and (args.epochs != 2 or args.repeats != 3):
+        print("note: --quick runs 1 epoch and 1 repeat; --epochs and --repeats are ignored", file=sys.stderr)
+
+    def log(message: str) -> None:
+        print(f"  ... {message}", file=sys.stderr, flush=True)
+
+    result = run_bench(device, args.model, args.epochs, args.repeats, args.quick, args.out, seed=args.seed,
+                       threads=args.threads, compile=not args.no_compile, workers=args.workers, log=log)
+    print(format_report(result))
+    print(f"written to {args.out}")
+    failed = any(t["result"].startswith("FAIL") for t in result["targets"])
+    return 1 if args.strict and failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor}[args.command]
+    command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor, "export-web": cmd_export_web,
+               "bench": cmd_bench}[args.command]
     try:
         return command(args, args.subparser)
     except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged) as e:

@@ -191,6 +191,7 @@ def fit(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     normalization: tuple[float, float] = (MEAN, STD),
     target: str = "label",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
@@ -207,6 +208,8 @@ def fit(
         normalization: (mean, std) applied to the [0, 1] pixels; ``(0, 1)`` keeps them.
         target: ``"label"`` to classify (loss and accuracy), or ``"input"`` to train an
             autoencoder: the loss compares the output with the (normalised) input itself.
+        augment: applied to every training batch on the device, e.g.
+            :class:`mnist_lib.augment.RandomAffine` (never to the evaluation sets).
         progress: show a progress bar; default: yes, unless ``$MNIST_PROGRESS`` is ``0``.
         checkpoint: a file to write the whole state of the run to after every epoch
             (atomically: a crash never leaves a half-written file), see
@@ -263,6 +266,8 @@ def fit(
         start = time.perf_counter()
         losses, correct = [], torch.zeros((), device=device)
         for step, (x, y) in enumerate(loader, 1):
+            if augment is not None:
+                x = augment(x)
             out = model(x)
             loss = loss_fn(out, y if classify else x)
             if not torch.isfinite(loss):

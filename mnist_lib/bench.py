@@ -1,0 +1,400 @@
+"""How fast can MNIST go? The benchmark behind chapter 9 and ``python -m mnist_lib bench``.
+
+In one process, on one device, with the same model, hyperparameters, seeds and epochs, it
+times the conventional pipeline (:mod:`mnist_lib.bench_baseline`) against the library's
+(:mod:`mnist_lib.bench_lib`: ``fit`` on device-resident data, plain and with the switches
+that help on this device), then measures how the cost grows with work (batch size, model
+size, FLOPs against the device's measured matmul throughput) and the training time to 99%
+test accuracy. :func:`run_bench` runs it all and writes one JSON file; chapter 9 reads it.
+Every function returns plain dicts or DataFrames. Performance is judged in the output
+(:mod:`mnist_lib.bench_report`: PASS / FAIL against the targets), never in timed unit tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .bench_baseline import EPOCH_IMAGES, default_workers, run_baseline, sync
+from .bench_lib import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, switch_problem,
+                        train_lib)
+from .bench_report import (CH7_TARGET_ACC, TARGET_ACC, TARGETS, environment, format_report, judge,  # noqa: F401
+                           plain, write_json)
+from .data import Split, load_mnist, torchvision_root
+from .experiments import DEEPCNN, LENET5_IMPROVED, LOSSES, MLP300_ADAM, Config
+from .models import count_parameters
+from .train import choose_device
+
+MODELS = {"mlp": MLP300_ADAM, "lenet5": LENET5_IMPROVED, "deepcnn": DEEPCNN}
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "bench"  # the committed results: cpu.json, cuda.json
+# The improved LeNet-5 (the same network: ReLU, max pooling, dropout 0.5, Adam) with a recipe
+# tuned for time to accuracy: 2x larger batches, a one-cycle schedule to a higher peak over a
+# short budget of epochs, and no distortions (they pay off in long runs, not in a sprint).
+SPEED_TUNED = LENET5_IMPROVED.with_(name="LeNet-5 improved, speed-tuned", batch_size=256, lr=0.005,
+                                    schedule="onecycle", epochs=4, augment=None)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much of MNIST each part of the benchmark uses."""
+
+    train: int | None = None  # training images of the per-epoch comparison (None: all 60,000)
+    test: int | None = None  # test images (None: all 10,000)
+    ablation: int = 20_000  # images per ablation measurement (extrapolated to an epoch)
+    sweep: int = 10_000  # images per point of the batch-size and model-size sweeps
+    batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
+    book_max_epochs: int = 5  # budget of the book-settings time-to-accuracy runs
+    evals_per_epoch: int = 10  # how finely the time to accuracy is resolved
+    compile: bool = True
+    matmul_n: int | None = None  # None: 2048 on a CPU, 8192 on a GPU
+
+
+QUICK = Sizes(train=1024, test=500, ablation=512, sweep=512, batch_sizes=(64, 256), book_max_epochs=1,
+              evals_per_epoch=2, compile=False, matmul_n=512)
+
+
+def sizes_for(device: torch.device, quick: bool = False) -> Sizes:
+    """The sizes of a run: :data:`QUICK`, else whole epochs on a GPU, subsets on a CPU."""
+    if quick:
+        return QUICK
+    return Sizes(ablation=EPOCH_IMAGES, sweep=EPOCH_IMAGES) if device.type == "cuda" else Sizes()
+
+
+def matmul_throughput(device: torch.device, n: int | None = None, repeats: int = 3) -> pd.DataFrame:
+    """The device's measured matmul speed (best of ``repeats``): GFLOP/s per number format."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    formats = {"float32": (torch.float32, "highest")}
+    if device.type == "cuda":
+        formats |= {"tf32": (torch.float32, "high"), "bfloat16": (torch.bfloat16, "highest")}
+    inner = 10 if device.type == "cuda" else 1
+    rows, precision = [], torch.get_float32_matmul_precision()
+    try:
+        for name, (dtype, matmul_precision) in formats.items():
+            torch.set_float32_matmul_precision(matmul_precision)
+            a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+            a @ b  # warm-up
+            times = []
+            for _ in range(repeats):
+                sync(device)
+                start = time.perf_counter()
+                for _ in range(inner):
+                    a @ b
+                sync(device)
+                times.append((time.perf_counter() - start) / inner)
+            rows.append({"format": name, "n": n, "seconds": min(times), "gflops": 2 * n**3 / min(times) / 1e9})
+    finally:
+        torch.set_float32_matmul_precision(precision)
+    return pd.DataFrame(rows)
+
+
+def training_flops_per_image(config: Config, batch: int = 16) -> float:
+    """FLOPs of one training step per image (forward + backward), counted by torch's FlopCounterMode.
+
+    Matmuls and convolutions only: activations, pooling and the optimizer are memory-bound
+    and add little arithmetic.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = config.model()
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        LOSSES[config.loss](model(x), y).backward()
+    return counter.get_total_flops() / batch
+
+
+def _run(pipeline: str, config: Config, train: Split, test: Split | None, root, device, *, epochs: int = 1,
+         seed: int = 0, switches: Switches = PLAIN, workers: int | None = None, **timing) -> dict:
+    """One training run of ``pipeline`` (``"baseline"`` or ``"mnist_lib"``)."""
+    if pipeline == "baseline":
+        return run_baseline(config, root, device=device, epochs=epochs, seed=seed, train_limit=len(train),
+                            test_limit=len(test) if test is not None else 100, workers=workers, **timing)
+    return train_lib(config, train, device=device, epochs=epochs, seed=seed, switches=switches, test=test, **timing)
+
+
+def compare(config: Config, train: Split, test: Split, root, device: torch.device, *, epochs: int, repeats: int,
+            seed: int = 0, fast: Switches = PLAIN, workers: int | None = None, log=print
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Baseline against mnist_lib (plain, and fast if any switch helped), interleaved ``repeats`` times.
+
+    Returns one row per pipeline, repeat and epoch, and a summary per pipeline. Its
+    ``seconds_per_epoch`` is the median *steady* epoch (every epoch after the first, when
+    there are several); the first epoch, which also pays for starting DataLoader workers
+    and warming caches, is reported on its own, and so is any compilation (``warmup``).
+    ``speedup_vs_baseline`` is the median over repeats of each repeat's ratio. Test
+    accuracy is evaluated after training, outside the clock; memory is the peak of the run.
+    """
+    pipelines = [("baseline", "baseline", PLAIN), ("mnist_lib plain", "mnist_lib", PLAIN)]
+    if fast != PLAIN:
+        pipelines.append(("mnist_lib fast", "mnist_lib", fast))
+    rows, runs = [], {name: [] for name, _, _ in pipelines}
+    for repeat in range(repeats):
+        for name, kind, switches in pipelines:
+            log(f"per-epoch comparison {repeat + 1}/{repeats}: {name}")
+            run = _run(kind, config, train, test, root, device, epochs=epochs, seed=seed, switches=switches,
+                       workers=workers)
+            runs[name].append(run)
+            for epoch, (seconds, images) in enumerate(zip(run["epoch_seconds"], run["epoch_images"], strict=True), 1):
+                rows.append({"pipeline": name, "repeat": repeat + 1, "epoch": epoch, "seconds": seconds,
+                             "images": images, "images_per_second": images / seconds})
+
+    def steady(run: dict) -> list[float]:
+        return run["epoch_seconds"][1:] or run["epoch_seconds"]
+
+    base = [median(steady(r)) for r in runs["baseline"]]
+    summary = []
+    for name, kind, switches in pipelines:
+        mine = [median(steady(r)) for r in runs[name]]
+        seconds = median(s for r in runs[name] for s in steady(r))
+        first = runs[name][0]
+        loader = first.get("loader", {})
+        memory = {key: max((r[key] or 0) for r in runs[name]) or None
+                  for key in ("host_peak_mb", "host_start_mb", "device_peak_mb")}
+        summary.append({
+            "pipeline": name,
+            "how": (f"fit, {switches.label()}" if kind != "baseline" else
+                    f"DataLoader, {loader['num_workers']} worker(s), pin_memory={loader['pin_memory']}"),
+            "seconds_per_epoch": seconds, "images_per_epoch": first["epoch_images"][0],
+            "images_per_second": first["epoch_images"][0] / seconds,
+            "first_epoch_seconds": median(r["epoch_seconds"][0] for r in runs[name]),
+            "warmup_seconds": median(r["warmup_seconds"] for r in runs[name]),
+            "speedup_vs_baseline": median(b / m for b, m in zip(base, mine, strict=True)),
+            "test_acc": sum(r["test_acc"] for r in runs[name]) / len(runs[name]),
+            **memory,
+            "host_added_mb": memory["host_peak_mb"] - memory["host_start_mb"] if memory["host_start_mb"] else None,
+        })
+    return pd.DataFrame(rows), pd.DataFrame(summary)
+
+
+def calibrate_workers(config: Config, train: Split, root, device: torch.device, *, seed: int = 0,
+                      log=print) -> tuple[int, pd.DataFrame]:
+    """The baseline's best ``num_workers`` on this machine, measured: the second of two epochs on
+    ``train`` for each candidate (none, one, two on a CPU; two, four, eight feeding a GPU), up
+    to the number of cores. The baseline then runs with the fastest, so it is not handicapped
+    by a worker setting that does not suit the machine."""
+    cores = os.cpu_count() or 1
+    candidates = (0, 1, 2) if device.type == "cpu" else (2, 4, 8)
+    candidates = [n for n in candidates if n <= max(cores - (device.type != "cpu"), 0)] or [0]
+    rows = []
+    for workers in candidates:
+        log(f"baseline DataLoader workers: trying {workers}")
+        run = _run("baseline", config, train, None, root, device, epochs=2, seed=seed, workers=workers)
+        rows.append({"num_workers": workers, "seconds_per_epoch": run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)})
+    frame = pd.DataFrame(rows)
+    return int(frame.loc[frame["seconds_per_epoch"].idxmin(), "num_workers"]), frame
+
+
+def sweep_switches(fast: Switches, device: torch.device, config: Config) -> Switches:
+    """The fast preset for the sweeps: without compilation (each new shape would compile afresh),
+    and without what ``config`` cannot use (channels-last without convolutions)."""
+    switches = replace(fast, compile=False, cuda_graphs=False)
+    if switch_problem(Switches(channels_last=switches.channels_last), device, config):
+        switches = replace(switches, channels_last=False)
+    return switches
+
+
+def batch_sweep(config: Config, train: Split, root, device: torch.device, batch_sizes, *, fast: Switches = PLAIN,
+                seed: int = 0, workers: int | None = None, log=print) -> pd.DataFrame:
+    """Seconds per epoch against the batch size, both pipelines.
+
+    Each point trains two epochs on ``train`` and times the second (start-up excluded),
+    scaled to a 60,000-image epoch.
+    """
+    rows = []
+    switches = sweep_switches(fast, device, config)
+    for batch_size in batch_sizes:
+        for pipeline in ("baseline", "mnist_lib"):
+            log(f"batch-size sweep: {pipeline}, batch {batch_size}")
+            run = _run(pipeline, config.with_(batch_size=batch_size), train, None, root, device, epochs=2, seed=seed,
+                       switches=switches, workers=workers)
+            seconds = run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)
+            rows.append({"pipeline": pipeline, "batch_size": batch_size, "seconds_per_epoch": seconds,
+                         "images_per_second": EPOCH_IMAGES / seconds,
+                         "switches": "" if pipeline == "baseline" else switches.label()})
+    return pd.DataFrame(rows)
+
+
+def model_sweep(configs: dict[str, Config], train: Split, root, device: torch.device, *, fast: Switches = PLAIN,
+                peak_gflops: float | None = None, seed: int = 0, workers: int | None = None, log=print) -> pd.DataFrame:
+    """Seconds per epoch, FLOPs per epoch and the share of the matmul peak they reach, per model.
+
+    Timed like :func:`batch_sweep` (the second of two epochs on ``train``, scaled to 60,000
+    images), each model with its own batch size and recipe (augmentation included).
+    """
+    rows = []
+    for name, config in configs.items():
+        flops = training_flops_per_image(config)
+        switches = sweep_switches(fast, device, config)
+        for pipeline in ("baseline", "mnist_lib"):
+            log(f"model-size sweep: {pipeline}, {name}")
+            run = _run(pipeline, config, train, None, root, device, epochs=2, seed=seed, switches=switches,
+                       workers=workers)
+            seconds = run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)
+            achieved = flops * EPOCH_IMAGES / seconds / 1e9
+            rows.append({"model": name, "config": config.name, "parameters": count_parameters(config.model()),
+                         "batch_size": config.batch_size, "pipeline": pipeline,
+                         "switches": "" if pipeline == "baseline" else switches.label(),
+                         "gflop_per_epoch": flops * EPOCH_IMAGES / 1e9, "seconds_per_epoch": seconds,
+                         "achieved_gflops": achieved,
+                         "fraction_of_matmul_peak": achieved / peak_gflops if peak_gflops else None})
+    return pd.DataFrame(rows)
+
+
+def time_to_accuracy(config: Config, train: Split, test: Split, device: torch.device, *, pipeline: str = "mnist_lib",
+                     switches: Switches = PLAIN, target: float = TARGET_ACC, seed: int = 0, root=None,
+                     max_epochs: int | None = None, evals_per_epoch: int = 10, workers: int | None = None,
+                     label: str = "") -> tuple[dict, list[dict]]:
+    """Training seconds from the first step to the first evaluation at or above ``target``.
+
+    The test set is evaluated every 1/``evals_per_epoch`` epoch with the clock stopped; the
+    schedule spans ``config.epochs`` and training stops at the target or after
+    ``max_epochs`` (default: ``config.epochs``). Returns a summary row and the curve.
+    """
+    steps_per_epoch = -(-len(train) // config.batch_size)
+    eval_every = max(1, steps_per_epoch // evals_per_epoch)
+    max_steps = (max_epochs or config.epochs) * steps_per_epoch
+    run = _run(pipeline, config, train, test, root, device, epochs=config.epochs, seed=seed, switches=switches,
+               workers=workers, eval_every=eval_every, target=target, max_steps=max_steps)
+    label = label or f"{pipeline}, {config.name}"
+    reached = run["seconds_to_target"]
+    row = {"run": label, "pipeline": pipeline, "config": str(config),
+           "switches": "" if pipeline == "baseline" else switches.label(), "seed": seed, "target": target,
+           "reached": reached is not None, "seconds_to_target": reached, "warmup_seconds": run["warmup_seconds"],
+           "seconds_incl_warmup": None if reached is None else reached + run["warmup_seconds"],
+           "steps": run["steps"], "images": run["images"], "epochs_trained": run["images"] / len(train),
+           "final_test_acc": run["curve"][-1]["test_acc"] if run["curve"] else None,
+           "eval_every_steps": eval_every, "eval_seconds": run["eval_seconds"]}
+    return row, [{"run": label, "seed": seed} | point for point in run["curve"]]
+
+
+def chapter7_config() -> Config | None:
+    """HOOK for chapter 7: its best single network, once ``mnist_lib.experiments.BEST_SINGLE`` exists.
+
+    Chapter 7 does not exist yet. When it defines ``BEST_SINGLE`` (a :class:`Config`), the
+    benchmark measures its time to 99.5% test accuracy with no other change.
+    """
+    from . import experiments
+
+    return getattr(experiments, "BEST_SINGLE", None)
+
+
+def _median_time(rows: list[dict]) -> float | None:
+    """Median time to target over runs, a run that never reached it counting as infinitely slow."""
+    if not rows:
+        return None
+    value = median(math.inf if r["seconds_to_target"] is None else r["seconds_to_target"] for r in rows)
+    return None if value == math.inf else value
+
+
+def run_bench(device: str | torch.device | None = None, model: str = "lenet5", epochs: int = 2, repeats: int = 3,
+              quick: bool = False, out: str | os.PathLike | None = None, *, seed: int = 0, threads: int | None = None,
+              compile: bool = True, workers: int | None = None, speed_tuned: Config = SPEED_TUNED,
+              sizes: Sizes | None = None, log=None) -> dict:
+    """Run the whole benchmark; return it as a dict and write it to ``out`` (JSON) if given.
+
+    ``quick`` runs every part on a small subset (1 epoch, 1 repeat, no compilation): it
+    checks the code, its numbers mean nothing. ``threads`` sets torch's CPU threads for the
+    whole run; ``workers`` the baseline's DataLoader workers (default: see
+    :func:`~mnist_lib.bench_baseline.default_workers`); ``log`` receives progress lines.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of: {', '.join(MODELS)}")
+    if epochs < 1 or repeats < 1:
+        raise ValueError(f"epochs and repeats must be positive integers, got {epochs} and {repeats}")
+    device, log = choose_device(device), log or (lambda message: None)
+    sizes = sizes or sizes_for(device, quick)
+    epochs, repeats = (1, 1) if quick else (epochs, repeats)
+    config, started, old_threads = MODELS[model], time.perf_counter(), torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        data = load_mnist()
+        train, test = data.train.head(sizes.train or EPOCH_IMAGES), data.test.head(sizes.test or 10_000)
+        result = {"schema": 1, "environment": environment(device), "settings": {
+            "model": model, "config": str(config), "epochs": epochs, "repeats": repeats, "quick": quick, "seed": seed,
+            "threads": torch.get_num_threads(), "workers": workers, "train_images": len(train),
+            "test_images": len(test),
+            "sizes": asdict(sizes), "speed_tuned": str(speed_tuned), "target_acc": TARGET_ACC,
+            "min_gain_for_fast_preset": MIN_GAIN}}
+        log("matmul throughput")
+        result["matmul"] = matmul_throughput(device, sizes.matmul_n)
+        log("warming up the process (untimed)")  # first-call costs of kernels and allocator, paid before any timing
+        train_lib(config, train.head(2 * config.batch_size), device=device, epochs=1, seed=seed)
+        result["ablation"] = ablation(config, train.head(sizes.ablation), device, repeats=repeats, seed=seed,
+                                      compile=compile and sizes.compile, log=log)
+        fast, note = checked(config, fast_switches(result["ablation"]), train, test, device, seed)
+        result["fast_switches"], result["fast_switches_note"] = fast.label(), note
+        skipped = result["ablation"][result["ablation"]["status"] != "measured"]
+        result["skipped"] = skipped[["change", "note"]]
+        with tempfile.TemporaryDirectory() as tmp:
+            root = torchvision_root(tmp)
+            sweep = train.head(sizes.sweep)
+            if workers is not None:
+                result["baseline_workers"] = {"chosen": workers, "how": "given (--workers)", "trials": []}
+            elif quick:
+                workers = default_workers(device)
+                result["baseline_workers"] = {"chosen": workers, "how": "default (quick: not measured)", "trials": []}
+            else:
+                workers, trials = calibrate_workers(config, sweep, root, device, seed=seed, log=log)
+                result["baseline_workers"] = {"chosen": workers, "how": "measured, fastest", "trials": trials}
+            result["epochs"], result["comparison"] = compare(config, train, test, root, device, epochs=epochs,
+                                                             repeats=repeats, seed=seed, fast=fast, workers=workers,
+                                                             log=log)
+            result["batch_sweep"] = batch_sweep(config, sweep, root, device, sizes.batch_sizes, fast=fast, seed=seed,
+                                                workers=workers, log=log)
+            fmt = "bfloat16" if fast.amp_bf16 else "tf32" if fast.tf32 else "float32"
+            peak = float(result["matmul"].set_index("format").loc[fmt, "gflops"])  # in the fast preset's format
+            result["peak"] = {"format": fmt, "gflops": peak}
+            result["model_sweep"] = model_sweep(MODELS, sweep, root, device, fast=fast, peak_gflops=peak,
+                                                seed=seed, workers=workers, log=log)
+            tta_rows, curves = [], []
+            common = dict(target=TARGET_ACC, root=root, evals_per_epoch=sizes.evals_per_epoch, workers=workers)
+            for i in range(repeats):  # the speed-tuned run, one seed per repeat
+                log(f"time to {TARGET_ACC:.0%}: speed-tuned, seed {seed + i}")
+                row, curve = time_to_accuracy(speed_tuned, train, test, device, switches=fast, seed=seed + i,
+                                              label=f"mnist_lib fast, {speed_tuned.name}", **common)
+                tta_rows.append(row)
+                curves.extend(curve)
+            for pipeline, switches in (("baseline", PLAIN), ("mnist_lib", fast)):  # the book's own settings
+                log(f"time to {TARGET_ACC:.0%}: book settings, {pipeline}")
+                row, curve = time_to_accuracy(LENET5_IMPROVED, train, test, device, pipeline=pipeline,
+                                              switches=switches, seed=seed, max_epochs=sizes.book_max_epochs,
+                                              label=f"{pipeline}, {LENET5_IMPROVED.name} (book settings)", **common)
+                tta_rows.append(row)
+                curves.extend(curve)
+            ch7 = chapter7_config()
+            if ch7 is None:
+                result["chapter7"] = {"status": "skipped", "target": CH7_TARGET_ACC, "note": (
+                    "chapter 7 does not exist yet: define mnist_lib.experiments.BEST_SINGLE (a Config) and the "
+                    f"benchmark measures its time to {CH7_TARGET_ACC:.1%} here (mnist_lib.bench.chapter7_config)")}
+            else:
+                log(f"time to {CH7_TARGET_ACC:.1%}: chapter 7's best network")
+                usable = fast if switch_problem(fast, device, ch7) is None else sweep_switches(fast, device, ch7)
+                row, curve = time_to_accuracy(ch7, train, test, device, switches=usable, seed=seed,
+                                              label=f"mnist_lib fast, {ch7.name}",
+                                              **(common | {"target": CH7_TARGET_ACC}))
+                result["chapter7"] = {"status": "measured", "target": CH7_TARGET_ACC, "run": row, "curve": curve}
+        result["time_to_accuracy"], result["curves"] = pd.DataFrame(tta_rows), pd.DataFrame(curves)
+    finally:
+        torch.set_num_threads(old_threads)
+    summary = result["comparison"].set_index("pipeline")
+    lib = summary.loc["mnist_lib fast" if "mnist_lib fast" in summary.index else "mnist_lib plain"]
+    tuned = [r for r in tta_rows if r["run"].startswith("mnist_lib fast, ")]
+    result["headline"] = {
+        "lib_pipeline": lib["how"], "lib_epoch_seconds": lib["seconds_per_epoch"],
+        "baseline_epoch_seconds": summary.loc["baseline", "seconds_per_epoch"],
+        "speedup_vs_baseline": lib["speedup_vs_baseline"], "seconds_to_99": _median_time(tuned),
+        "seconds_to_99_runs_reached": f"{sum(r['reached'] for r in tuned)}/{len(tuned)}",
+        "warmup_seconds": median(r["warmup_seconds"] for r in tuned)}
+    result["targets"] = judge(result)
+    result["wall_seconds"] = time.perf_counter() - started
+    result = plain(result)
+    if out is not None:
+        write_json(result, out)
+    return result

@@ -1,0 +1,311 @@
+"""The library's side of the benchmark: ``fit`` on device-resident data, and switches that make it fast.
+
+:class:`Switches` change how a training step is computed, never what it computes (except
+``amp_bf16``, which rounds to bfloat16): memory layout, compilation, CUDA graphs, tensor
+cores, thread count. :func:`train_lib` trains a :class:`~mnist_lib.experiments.Config`
+with :func:`~mnist_lib.train.fit` under any combination of them, timed like the baseline
+(:mod:`mnist_lib.bench_baseline`); :func:`ablation` measures each one on its own, and
+:func:`fast_switches` keeps those that helped on this device: the *fast* preset.
+Where a switch cannot run (the CUDA-only ones on a CPU), :func:`switch_problem` says why
+and the benchmark reports it as skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .bench_baseline import EPOCH_IMAGES, AccuracyLog, PeakMemory, TargetReached, TrainClock, sync
+from .data import DeviceLoader, Split
+from .experiments import LOSSES, Config
+from .train import evaluate, fit, make_optimizer, seed_everything
+
+MIN_GAIN = 1.03  # a switch joins the fast preset if it makes the epoch at least 3% faster
+
+
+@dataclass(frozen=True)
+class Switches:
+    """How the library computes a training step. Each switch can be measured on its own."""
+
+    channels_last: bool = False  # NHWC memory layout for convolutions
+    compile: bool = False  # torch.compile (Inductor): fused kernels
+    cuda_graphs: bool = False  # torch.compile(mode="reduce-overhead"): replay whole steps as CUDA graphs
+    amp_bf16: bool = False  # autocast to bfloat16 (tensor cores); the loss stays float32
+    tf32: bool = False  # TF32 tensor cores for float32 matmuls
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
+    fused_adam: bool = False  # one fused kernel for the whole optimizer step
+    threads: int | None = None  # intra-op CPU threads (None: torch's default)
+
+    def label(self) -> str:
+        on = [f"{f.name}={getattr(self, f.name)}" if f.name == "threads" else f.name
+              for f in fields(self) if getattr(self, f.name) not in (False, None)]
+        return " + ".join(on) or "plain"
+
+
+PLAIN = Switches()  # fit as it is
+CUDA_ONLY = ("cuda_graphs", "amp_bf16", "tf32", "cudnn_benchmark", "fused_adam")
+
+
+def switch_problem(switches: Switches, device: torch.device, config: Config) -> str | None:
+    """Why ``switches`` cannot run here (skipped, with this note), or None."""
+    missing = [name for name in CUDA_ONLY if getattr(switches, name)]
+    if missing and device.type != "cuda":
+        return f"CUDA only ({', '.join(missing)}): skipped on {device.type}, no CUDA device"
+    if switches.amp_bf16 and not torch.cuda.is_bf16_supported():
+        return "this GPU has no bfloat16 support"
+    if switches.fused_adam and config.optimizer not in ("adam", "adamw"):
+        return f"fused_adam needs Adam, the setup uses {config.optimizer}"
+    if switches.channels_last and not any(isinstance(m, nn.Conv2d) for m in config.model().modules()):
+        return "no convolutions: nothing to lay out channels-last"
+    return None
+
+
+@contextmanager
+def applied(switches: Switches, device: torch.device):
+    """The process-wide settings of ``switches`` (threads, TF32, cuDNN), restored afterwards."""
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    benchmark = torch.backends.cudnn.benchmark
+    try:
+        if switches.threads:
+            torch.set_num_threads(switches.threads)
+        if switches.tf32:
+            torch.set_float32_matmul_precision("high")
+        if switches.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+class FastModel(nn.Module):
+    """``inner`` with channels-last inputs and/or bfloat16 autocast; logits come back in float32."""
+
+    def __init__(self, inner: nn.Module, channels_last: bool = False, amp_bf16: bool = False):
+        super().__init__()
+        self.inner, self.channels_last, self.amp_bf16 = inner, channels_last, amp_bf16
+
+    def forward(self, x):
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if not self.amp_bf16:
+            return self.inner(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.inner(x).float()
+
+
+class _Counted(nn.Module):
+    """Counts the training images and starts the clock at the first training forward pass."""
+
+    def __init__(self, net: nn.Module, clock: TrainClock):
+        super().__init__()
+        self.net, self.clock, self.images = net, clock, 0
+
+    def forward(self, x):
+        if self.training:
+            if self.images == 0 and not self.clock.running:
+                self.clock.start()
+            self.images += len(x)
+        return self.net(x)
+
+
+def build(config: Config, switches: Switches, device: torch.device,
+          seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The model (seeded like the baseline's) wrapped as ``switches`` say, and its optimizer."""
+    seed_everything(seed)
+    inner = config.model().to(device)
+    net = inner.to(memory_format=torch.channels_last) if switches.channels_last else inner
+    if switches.channels_last or switches.amp_bf16:
+        net = FastModel(net, switches.channels_last, switches.amp_bf16)
+    if switches.compile or switches.cuda_graphs:
+        net = torch.compile(net, mode="reduce-overhead" if switches.cuda_graphs else None, dynamic=False)
+    extra = {"fused": True} if switches.fused_adam else {}
+    return net, make_optimizer(config.optimizer, inner.parameters(), config.lr, **config.optimizer_kwargs, **extra)
+
+
+def _fit(config: Config, model: nn.Module, optimizer, train: Split, device, epochs: int, seed: int):
+    return fit(model, train, optimizer=optimizer, lr=config.lr, schedule=config.schedule, batch_size=config.batch_size,
+               epochs=epochs, seed=seed, device=device, normalization=config.normalization,
+               loss_fn=LOSSES[config.loss], target=config.target, augment=config.augment, progress=False)
+
+
+def warm_up(config: Config, switches: Switches, device: torch.device, train: Split, test: Split | None) -> float:
+    """Compile on a throwaway model, with every shape the real run will meet; the seconds it took.
+
+    The compiled code is cached and reused by the real run's model, so the compilation is
+    reported here, separately, instead of inside the first epoch.
+    """
+    start = time.perf_counter()
+    model, optimizer = build(config, switches, device, seed=0)
+    _fit(config, model, optimizer, train.head(config.batch_size + len(train) % config.batch_size), device, 1, 0)
+    if test is not None:
+        evaluate(model, DeviceLoader(test, 1000, shuffle=False, device=device, normalization=config.normalization))
+    sync(device)
+    return time.perf_counter() - start
+
+
+def train_lib(config: Config, train: Split, *, device: torch.device, epochs: int, seed: int = 0,
+              switches: Switches = PLAIN, test: Split | None = None, eval_every: int | None = None,
+              target: float | None = None, max_steps: int | None = None) -> dict:
+    """Train ``config`` with :func:`fit`; seconds, images and memory, and the accuracy curve.
+
+    Every ``eval_every`` steps the clock stops and the test set is evaluated; training ends
+    at the first evaluation at or above ``target``, or after ``max_steps``. The schedule
+    always spans ``epochs`` epochs.
+    """
+    problem = switch_problem(switches, device, config)
+    if problem:
+        raise ValueError(problem)
+    with applied(switches, device):
+        warmup = warm_up(config, switches, device, train, test) if switches.compile or switches.cuda_graphs else 0.0
+        net, optimizer = build(config, switches, device, seed)
+        clock = TrainClock(device)
+        model = _Counted(net, clock)
+        test_loader = None if test is None else DeviceLoader(test, 1000, shuffle=False, device=device,
+                                                             normalization=config.normalization)
+        log = AccuracyLog(clock, lambda: evaluate(model, test_loader)["acc"], target)
+        steps = 0
+
+        def after_step(*_):
+            nonlocal steps
+            steps += 1
+            if eval_every and steps % eval_every == 0:
+                log.check(steps, model.images)
+                model.train()
+            if max_steps is not None and steps >= max_steps:
+                raise TargetReached  # out of budget
+
+        optimizer.register_step_post_hook(after_step)
+        epoch_seconds = []
+        with PeakMemory(device) as memory:
+            try:
+                history = _fit(config, model, optimizer, train, device, epochs, seed)
+                epoch_seconds = [record["seconds"] for record in history.epochs]
+            except TargetReached:
+                pass
+            clock.stop()
+        if test is not None and log.seconds_to_target() is None and (not log.points or log.points[-1]["step"] != steps):
+            log.points.append({"step": steps, "images": model.images, "train_seconds": clock.seconds,
+                               "test_acc": evaluate(model, test_loader)["acc"]})
+    return {
+        "pipeline": "mnist_lib", "switches": switches.label(), "epoch_seconds": epoch_seconds,
+        "epoch_images": [model.images // epochs] * len(epoch_seconds) if len(epoch_seconds) == epochs else [],
+        "train_seconds": clock.seconds, "steps": steps, "images": model.images,
+        "test_acc": log.points[-1]["test_acc"] if log.points else None, "curve": log.points,
+        "seconds_to_target": log.seconds_to_target(), "eval_seconds": log.eval_seconds, "warmup_seconds": warmup,
+        **memory.as_dict(),
+    }
+
+
+def median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(statistics.median(values)) if values else None
+
+
+def _per_epoch(run: dict, n_images: int) -> float:
+    """Seconds per 60,000-image epoch, from a run on ``n_images`` (the median epoch)."""
+    return median(run["epoch_seconds"]) * EPOCH_IMAGES / n_images
+
+
+def ablation_steps(device: torch.device) -> list[tuple[str, str, Switches]]:
+    """(change, kind, switches): each change on its own, from plain ``fit``."""
+    steps = [("device-resident data (fit)", "pipeline", PLAIN),
+             ("channels-last layout", "same training", Switches(channels_last=True)),
+             ("torch.compile", "same training", Switches(compile=True))]
+    default = torch.get_num_threads()
+    steps += [(f"{n} CPU thread{'s' * (n > 1)}", "same training", Switches(threads=n))
+              for n in sorted({1, os.cpu_count() or 1} - {default})]
+    steps += [("bfloat16 autocast", "same training, bf16 rounding", Switches(amp_bf16=True)),
+              ("TF32 matmuls", "same training", Switches(tf32=True)),
+              ("cudnn.benchmark", "same training", Switches(cudnn_benchmark=True)),
+              ("fused Adam", "same training", Switches(fused_adam=True)),
+              ("CUDA graphs (compile, reduce-overhead)", "same training", Switches(cuda_graphs=True))]
+    return steps
+
+
+def ablation(config: Config, train: Split, device: torch.device, *, repeats: int, seed: int = 0,
+             compile: bool = True, log=print) -> pd.DataFrame:
+    """Seconds per epoch of plain ``fit`` and of each change on its own (median of ``repeats``).
+
+    The repeats are interleaved (every change once, then again) so that a slow spell of the
+    machine hits all of them alike. One more row changes the training itself: 4x the batch.
+    """
+    steps = ablation_steps(device) + [(f"batch {4 * config.batch_size} instead of {config.batch_size}",
+                                       "changes the training", PLAIN)]
+    runs: dict[int, list[dict]] = {i: [] for i in range(len(steps))}
+    notes: dict[int, str] = {}
+    for i, (_, _, switches) in enumerate(steps):
+        note = switch_problem(switches, device, config)
+        if not note and not compile and (switches.compile or switches.cuda_graphs):
+            note = "skipped: compilation turned off for this run (quick mode or --no-compile)"
+        if note:
+            notes[i] = note
+    for repeat in range(repeats):
+        for i, (change, kind, switches) in enumerate(steps):
+            if i in notes:
+                continue
+            cfg = config.with_(batch_size=4 * config.batch_size) if kind == "changes the training" else config
+            log(f"ablation {repeat + 1}/{repeats}: {change}")
+            try:
+                runs[i].append(train_lib(cfg, train, device=device, epochs=1, seed=seed, switches=switches))
+            except Exception as e:  # a switch this machine cannot do: say so, keep going
+                notes[i] = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+    rows = []
+    for i, (change, kind, switches) in enumerate(steps):
+        ok = i not in notes and runs[i]
+        rows.append({"change": change, "kind": kind, "switches": switches.label(),
+                     "status": "measured" if ok else ("failed" if notes[i].startswith("failed") else "skipped"),
+                     "note": notes.get(i, ""),
+                     "seconds_per_epoch": median(_per_epoch(r, len(train)) for r in runs[i]) if ok else None,
+                     "warmup_seconds": median(r["warmup_seconds"] for r in runs[i]) if ok else None})
+    frame = pd.DataFrame(rows)
+    plain = frame.loc[0, "seconds_per_epoch"]
+    frame["speedup_vs_plain"] = [plain / s if s else None for s in frame["seconds_per_epoch"]]
+    return frame
+
+
+def fast_switches(ablation_frame: pd.DataFrame) -> Switches:
+    """The fast preset: every switch that made the epoch >= 3% faster without changing the training, together.
+
+    (bfloat16 autocast counts: it rounds, but trains the same model the same way.)
+    """
+    chosen = PLAIN
+    same = ablation_frame["kind"].str.startswith("same training")
+    helpful = ablation_frame[same & (ablation_frame["status"] == "measured")]
+    helpful = helpful[helpful["speedup_vs_plain"] >= MIN_GAIN].sort_values("speedup_vs_plain")
+    for label in helpful["switches"]:  # the best last, so the best thread count wins
+        name, _, value = label.partition("=")
+        chosen = replace(chosen, **{name: int(value) if value else True})
+    if chosen.cuda_graphs:
+        chosen = replace(chosen, compile=False)  # CUDA graphs are compiled already
+    return chosen
+
+
+def checked(config: Config, switches: Switches, train: Split, test: Split, device: torch.device,
+            seed: int = 0) -> tuple[Switches, str]:
+    """``switches`` if a short trial run with them works, as time to accuracy uses them (evaluations
+    between steps included); else the same without CUDA graphs, then without compilation. Returns
+    the switches to use and a note of what was dropped and why ("" if nothing was)."""
+    fallbacks = [switches]
+    if switches.cuda_graphs:
+        fallbacks.append(replace(switches, cuda_graphs=False, compile=True))
+    if switches.cuda_graphs or switches.compile:
+        fallbacks.append(replace(switches, cuda_graphs=False, compile=False))
+    errors = []
+    for candidate in fallbacks:
+        try:
+            train_lib(config, train.head(3 * config.batch_size), device=device, epochs=1, seed=seed,
+                      switches=candidate, test=test, eval_every=1)
+        except Exception as e:  # noqa: BLE001 - any failure of a switch: fall back, and say why
+            errors.append(f"{candidate.label()}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}")
+            continue
+        return candidate, "; ".join(errors) and f"failed in a trial run, dropped ({'; '.join(errors)})"
+    return PLAIN, f"failed in a trial run, dropped ({'; '.join(errors)})"

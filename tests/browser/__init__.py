@@ -1,0 +1,1 @@
+"""Browser tests of the built website (headless Chromium): ``make browser``."""

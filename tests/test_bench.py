@@ -1,0 +1,323 @@
+"""The speed benchmark (``python -m mnist_lib bench``), on the CPU and tiny sizes.
+
+These tests check what the benchmark measures and writes, never how fast anything is:
+performance is judged in the benchmark's own output (PASS / FAIL against the targets).
+One ``--quick`` run of the command (in-process, so torch is imported once) feeds the
+tests of the JSON, the printed tables and the figures; the rest call the measuring
+functions directly on a few hundred images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from conftest import HAS_CUDA  # noqa: E402
+from mnist_lib import bench_lib, experiments, plots  # noqa: E402
+from mnist_lib.__main__ import main  # noqa: E402
+from mnist_lib.augment import RandomAffine  # noqa: E402
+from mnist_lib.bench import (MODELS, RESULTS_DIR, calibrate_workers, chapter7_config, judge,  # noqa: E402
+                             matmul_throughput, run_bench, training_flops_per_image)
+from mnist_lib.bench_baseline import (AccuracyLog, PeakMemory, TargetReached, TrainClock,  # noqa: E402
+                                      conventional_augmentation, run_baseline)
+from mnist_lib.bench_lib import PLAIN, Switches, build, fast_switches, switch_problem, train_lib  # noqa: E402
+from mnist_lib.data import torchvision_root  # noqa: E402
+from mnist_lib.experiments import Config  # noqa: E402
+from mnist_lib.models import MLP  # noqa: E402
+from mnist_lib.train import seed_everything  # noqa: E402
+
+CPU = torch.device("cpu")
+TINY = Config("tiny", lambda: MLP((784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
+HEADLINE = ("lib_epoch_seconds", "baseline_epoch_seconds", "speedup_vs_baseline", "seconds_to_99")
+
+
+def _reject_nan(text):
+    raise ValueError(f"not strict JSON: {text}")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> dict:
+    """One ``bench --quick`` run: exit code, printed report, and the JSON it wrote."""
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["bench", "--quick", "--device", "cpu", "--out", str(out)])
+    return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(),
+            "seconds": time.perf_counter() - start, "json": json.loads(out.read_text(), parse_constant=_reject_nan)}
+
+
+@pytest.fixture(scope="module")
+def tv_root(tmp_path_factory):
+    return torchvision_root(tmp_path_factory.mktemp("torchvision"))
+
+
+def test_quick_run_writes_every_part(quick):
+    assert quick["code"] == 0, quick["stderr"]
+    result = quick["json"]
+    for key in ("schema", "environment", "settings", "matmul", "peak", "baseline_workers", "ablation", "fast_switches",
+                "skipped",
+                "fast_switches_note", "comparison", "epochs", "batch_sweep", "model_sweep", "time_to_accuracy",
+                "curves", "chapter7", "headline", "targets", "wall_seconds"):
+        assert key in result, key
+    env = result["environment"]
+    for key in ("device", "device_description", "cpu", "cpu_count", "torch_threads", "torch", "torchvision", "date"):
+        assert env[key] not in (None, ""), key
+    assert env["device"] == "cpu"
+    settings = result["settings"]
+    assert settings["quick"] is True and settings["epochs"] == 1 and settings["repeats"] == 1
+    assert settings["model"] == "lenet5" and settings["seed"] == 0 and settings["target_acc"] == 0.99
+    assert set(HEADLINE) <= set(result["headline"])
+
+
+def test_quick_run_values_are_sane(quick):
+    result = quick["json"]
+    assert all(row["gflops"] > 0 for row in result["matmul"])
+    pipelines = {row["pipeline"]: row for row in result["comparison"]}
+    assert {"baseline", "mnist_lib plain"} <= set(pipelines)
+    assert pipelines["baseline"]["speedup_vs_baseline"] == pytest.approx(1.0)
+    for row in pipelines.values():
+        assert row["seconds_per_epoch"] > 0 and row["images_per_second"] > 0 and row["speedup_vs_baseline"] > 0
+        assert 0 <= row["test_acc"] <= 1 and row["host_peak_mb"] > 0 and row["device_peak_mb"] is None
+        assert row["images_per_epoch"] == result["settings"]["train_images"]
+    head = result["headline"]
+    assert head["lib_epoch_seconds"] > 0 and head["baseline_epoch_seconds"] > 0
+    ratio = head["baseline_epoch_seconds"] / head["lib_epoch_seconds"]
+    assert head["speedup_vs_baseline"] == pytest.approx(ratio, rel=1e-6)  # one repeat: the ratio of the two
+    assert head["seconds_to_99"] is None or head["seconds_to_99"] > 0
+    workers = result["baseline_workers"]
+    assert workers["how"].startswith("default (quick") and workers["trials"] == []
+    assert pipelines["baseline"]["how"].startswith(f"DataLoader, {workers['chosen']} worker(s)")
+    assert result["wall_seconds"] > 0
+    assert {row["pipeline"] for row in result["batch_sweep"]} == {"baseline", "mnist_lib"}
+    assert all(row["seconds_per_epoch"] > 0 for row in result["batch_sweep"] + result["model_sweep"])
+    assert {row["model"] for row in result["model_sweep"]} == set(MODELS)
+    assert all(0 < row["fraction_of_matmul_peak"] for row in result["model_sweep"])
+    for run in result["time_to_accuracy"]:
+        assert run["reached"] == (run["seconds_to_target"] is not None) and 0 <= run["final_test_acc"] <= 1
+    assert all(point["train_seconds"] >= 0 and 0 <= point["test_acc"] <= 1 for point in result["curves"])
+    for target in result["targets"]:
+        assert target["result"].startswith("not judged (quick"), target
+
+
+def test_cuda_switches_are_reported_skipped_on_cpu(quick):
+    rows = {row["change"]: row for row in quick["json"]["ablation"]}
+    cuda_rows = [r for r in rows.values() if r["switches"].split("=")[0] in ("amp_bf16", "tf32", "cudnn_benchmark",
+                                                                              "fused_adam", "cuda_graphs")]
+    assert len(cuda_rows) == 5
+    for row in cuda_rows:
+        assert row["status"] == "skipped" and row["seconds_per_epoch"] is None
+        assert "CUDA only" in row["note"], row
+    assert rows["device-resident data (fit)"]["status"] == "measured"
+    assert rows["device-resident data (fit)"]["speedup_vs_plain"] == pytest.approx(1.0)
+    assert "cuda" not in quick["json"]["fast_switches"]
+    not_measured = {r["change"] for r in rows.values() if r["status"] != "measured"}
+    assert {r["change"] for r in quick["json"]["skipped"]} == not_measured
+
+
+def test_chapter7_hook_is_skipped_with_a_note(quick, monkeypatch):
+    assert quick["json"]["chapter7"]["status"] == "skipped"
+    assert "BEST_SINGLE" in quick["json"]["chapter7"]["note"]
+    assert chapter7_config() is None
+    monkeypatch.setattr(experiments, "BEST_SINGLE", TINY, raising=False)
+    assert chapter7_config() is TINY
+
+
+def test_report_is_printed(quick):
+    out = quick["stdout"]
+    for heading in ("Per epoch", "Ablation", "Batch size", "Model size", "Time to 99%", "Targets", "QUICK"):
+        assert heading in out, heading
+    assert "written to" in out and "... ablation" in quick["stderr"]
+
+
+def test_figures_draw_from_the_json(quick):
+    import pandas as pd
+
+    result = quick["json"]
+    peak = result["peak"]["gflops"]
+    for fig in (plots.bench_pipelines(pd.DataFrame(result["comparison"])),
+                plots.bench_ablation(pd.DataFrame(result["ablation"])),
+                plots.bench_batch_sweep(pd.DataFrame(result["batch_sweep"])),
+                plots.bench_model_sweep(pd.DataFrame(result["model_sweep"]), peak),
+                plots.bench_time_to_accuracy(pd.DataFrame(result["curves"]))):
+        assert fig.axes and fig.axes[0].get_xlabel()
+        matplotlib.pyplot.close(fig)
+
+
+def test_both_pipelines_see_the_same_images_per_epoch(mnist, tv_root):
+    train, test = mnist.train.head(300), mnist.test.head(100)  # 300 = 4 batches of 64 + one of 44
+    base = run_baseline(TINY, tv_root, device=CPU, epochs=2, train_limit=len(train), test_limit=len(test), workers=0)
+    lib = train_lib(TINY, train, device=CPU, epochs=2, test=test)
+    assert base["epoch_images"] == lib["epoch_images"] == [300, 300]
+    assert base["steps"] == lib["steps"] == 10
+    assert len(base["epoch_seconds"]) == len(lib["epoch_seconds"]) == 2
+    assert 0 <= base["test_acc"] <= 1 and 0 <= lib["test_acc"] <= 1
+
+
+def test_baseline_workers_are_chosen_by_measurement(mnist, tv_root):
+    chosen, trials = calibrate_workers(TINY, mnist.train.head(256), tv_root, CPU, log=lambda message: None)
+    assert list(trials["num_workers"]) == [n for n in (0, 1, 2) if n <= (os.cpu_count() or 1)]
+    assert (trials["seconds_per_epoch"] > 0).all()
+    assert chosen == trials.loc[trials["seconds_per_epoch"].idxmin(), "num_workers"]
+
+
+def test_same_seed_same_initial_weights():
+    seed_everything(3)
+    reference = MODELS["lenet5"].model().state_dict()
+    model, optimizer = build(MODELS["lenet5"], Switches(channels_last=True), CPU, seed=3)
+    for name, value in model.inner.state_dict().items():
+        assert torch.equal(value, reference[name]), name
+    assert model.inner.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert optimizer.param_groups[0]["lr"] == MODELS["lenet5"].lr
+
+
+def test_baseline_augments_like_the_library():
+    (affine,) = conventional_augmentation(RandomAffine(degrees=10, scale=0.1, shift=2))
+    assert affine.degrees == [-10.0, 10.0] and affine.scale == (0.9, 1.1)
+    assert affine.translate == (2 / 28, 2 / 28)
+    assert conventional_augmentation(None) == []
+    with pytest.raises(ValueError, match="no conventional equivalent"):
+        conventional_augmentation(lambda x: x)
+
+
+@pytest.mark.parametrize("pipeline", ["baseline", "mnist_lib"])
+def test_time_to_accuracy_stops_at_the_target_or_the_budget(pipeline, mnist, tv_root):
+    train, test = mnist.train.head(640), mnist.test.head(200)
+
+    def go(**timing):
+        if pipeline == "baseline":
+            return run_baseline(TINY, tv_root, device=CPU, epochs=TINY.epochs, train_limit=len(train),
+                                test_limit=len(test), workers=0, **timing)
+        return train_lib(TINY, train, device=CPU, epochs=TINY.epochs, test=test, **timing)
+
+    reached = go(eval_every=3, target=0.0)  # every evaluation reaches 0%: stop at the first
+    assert reached["steps"] == 3 and len(reached["curve"]) == 1
+    assert reached["seconds_to_target"] == reached["curve"][0]["train_seconds"] > 0
+    never = go(eval_every=3, target=1.01, max_steps=7)  # never reached: stop after the budget
+    assert never["steps"] == 7 and never["seconds_to_target"] is None
+    assert [p["step"] for p in never["curve"]] == [3, 6, 7]  # the last point: the final weights
+    times = [p["train_seconds"] for p in never["curve"]]
+    assert times == sorted(times)
+
+
+def test_the_clock_excludes_evaluation():
+    clock = TrainClock(CPU)
+    accuracies = iter([0.5, 0.95])
+    log = AccuracyLog(clock, lambda: time.sleep(0.3) or next(accuracies), target=0.9)
+    clock.start()
+    log.check(step=1, images=64)  # 0.5 < 0.9: the clock runs on
+    assert clock.running and log.eval_seconds >= 0.3
+    assert log.points[0]["train_seconds"] < 0.3
+    with pytest.raises(TargetReached):
+        log.check(step=2, images=128)
+    assert not clock.running and clock.seconds < 0.3 and log.eval_seconds >= 0.6
+    assert log.seconds_to_target() == log.points[1]["train_seconds"] == clock.seconds
+
+
+def test_switch_problems():
+    assert "CUDA only" in switch_problem(Switches(amp_bf16=True), CPU, MODELS["lenet5"])
+    assert "no convolutions" in switch_problem(Switches(channels_last=True), CPU, MODELS["mlp"])
+    assert switch_problem(Switches(channels_last=True, threads=1), CPU, MODELS["lenet5"]) is None
+    assert switch_problem(PLAIN, CPU, TINY) is None
+    assert Switches(compile=True, threads=2).label() == "compile + threads=2" and PLAIN.label() == "plain"
+
+
+def test_a_failing_switch_is_dropped_with_a_note(monkeypatch, mnist):
+    def train_lib_without_compile(config, train, *, switches, **kwargs):
+        if switches.compile or switches.cuda_graphs:
+            raise RuntimeError("no compiler here")
+        return {}
+
+    monkeypatch.setattr(bench_lib, "train_lib", train_lib_without_compile)
+    chosen, note = bench_lib.checked(TINY, Switches(compile=True, threads=1), mnist.train, mnist.test, CPU)
+    assert chosen == Switches(threads=1) and "no compiler here" in note and "compile" in note
+    assert bench_lib.checked(TINY, Switches(threads=1), mnist.train, mnist.test, CPU) == (Switches(threads=1), "")
+
+
+def test_fast_preset_keeps_what_helped():
+    import pandas as pd
+
+    frame = pd.DataFrame([
+        {"switches": "plain", "kind": "pipeline", "status": "measured", "speedup_vs_plain": 1.0},
+        {"switches": "channels_last", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.2},
+        {"switches": "compile", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.01},
+        {"switches": "threads=1", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.1},
+        {"switches": "amp_bf16", "kind": "same training, bf16 rounding", "status": "measured", "speedup_vs_plain": 1.5},
+        {"switches": "tf32", "kind": "same training", "status": "skipped", "speedup_vs_plain": None},
+        {"switches": "plain", "kind": "changes the training", "status": "measured", "speedup_vs_plain": 3.0},
+    ])
+    assert fast_switches(frame) == Switches(channels_last=True, threads=1, amp_bf16=True)
+    frame.loc[len(frame)] = {"switches": "cuda_graphs", "kind": "same training", "status": "measured",
+                             "speedup_vs_plain": 2.0}
+    frame.loc[2, "speedup_vs_plain"] = 1.5  # compile helps too, but CUDA graphs compile already
+    assert fast_switches(frame) == Switches(channels_last=True, threads=1, amp_bf16=True, cuda_graphs=True)
+
+
+def test_judge_against_the_targets():
+    def result(speedup, seconds, device="cpu", model="lenet5", quick=False):
+        return {"environment": {"device": device}, "settings": {"quick": quick, "model": model},
+                "headline": {"speedup_vs_baseline": speedup, "seconds_to_99": seconds}}
+
+    def verdicts(*args, **kwargs):
+        return [row["result"].split(" (targets")[0] for row in judge(result(*args, **kwargs))]
+
+    assert verdicts(3.5, 15.0) == ["PASS", "PASS"]
+    assert verdicts(2.0, 25.0) == ["FAIL", "FAIL"]
+    assert verdicts(3.5, None) == ["PASS", "FAIL (not reached)"]
+    assert verdicts(25.0, 0.4, device="cuda:0") == ["PASS", "PASS"]
+    assert verdicts(3.5, 15.0, model="mlp")[0] == "not judged (the target is for LeNet-5)"
+    assert all(v.startswith("not judged") for v in verdicts(3.5, 15.0, device="mps"))
+
+
+def test_measuring_tools():
+    frame = matmul_throughput(CPU, n=128, repeats=2)
+    assert list(frame["format"]) == ["float32"] and (frame["gflops"] > 0).all()
+    # forward + backward of every layer, no gradient for the input image (worked out by hand)
+    assert training_flops_per_image(MODELS["lenet5"]) == 2 * 416_520 + 2 * 2 * 416_520 - 2 * 117_600
+    assert training_flops_per_image(MODELS["mlp"]) == 3 * 2 * (784 * 300 + 300 * 10) - 2 * 784 * 300
+    with PeakMemory(CPU) as memory:
+        block = torch.ones(2**24)  # 64 MiB, held while sampled
+        time.sleep(0.05)
+    del block
+    assert memory.host_peak_mb > memory.host_start_mb > 0 and memory.device_peak_mb is None
+    assert RESULTS_DIR.name == "bench"
+
+
+def test_run_bench_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown model"):
+        run_bench("cpu", model="resnet", quick=True)
+    with pytest.raises(ValueError, match="positive"):
+        run_bench("cpu", epochs=0)
+
+
+BAD = {  # argv, and what the error line must mention
+    "epochs-0": (["--epochs", "0"], "--epochs"),
+    "repeats-word": (["--repeats", "many"], "--repeats"),
+    "unknown-model": (["--model", "resnet"], "invalid choice: 'resnet'"),
+    "device-not-a-name": (["--device", "foo"], "unknown device 'foo'"),
+    "out-folder-missing": (["--out", "/nonexistent/dir/b.json"], "cannot write"),
+    "workers-negative": (["--workers", "-1"], "--workers"),
+    "threads-0": (["--threads", "0"], "--threads"),
+}
+if not HAS_CUDA:
+    BAD["device-cuda"] = (["--device", "cuda"], "CUDA")
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_cli_rejects_bad_values(name, capsys):
+    argv, expected = BAD[name]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert expected in err[-1] and err[-1].startswith("python -m mnist_lib bench: error:")
+
