@@ -18,34 +18,27 @@ from .models import count_parameters
 from .train import DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, fit, seed_everything
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def number(kind: type, low: float, high: float, what: str):
+    """An argparse type: a ``kind`` (int or float) with ``low <= value < high``, else a usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not low <= value < high:  # also rules out NaN
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < 1e30:  # also rules out NaN, inf and values float32 cannot hold
-        raise argparse.ArgumentTypeError(f"expected a positive number below 1e30, got {text}")
-    return value
-
-
-def seed_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63 - 1, got {value}")
-    return value
+positive_int = number(int, 1, float("inf"), "a positive integer")
+non_negative_int = number(int, 0, float("inf"), "a whole number (0 or more)")
+seed_value = number(int, 0, 2**63, "a seed from 0 to 2**63 - 1")
+# Learning rates: positive, and small enough for float32 (this also rules out inf).
+positive_float = number(float, 1e-30, 1e30, "a positive number below 1e30")
 
 
 def device_name(text: str) -> torch.device:
@@ -73,16 +66,6 @@ def writable_path(text: str) -> Path:
             f"cannot write {text!r}: the folder {str(folder)!r} is not writable ({e.strerror})"
         ) from None
     return path
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
