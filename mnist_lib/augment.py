@@ -1,8 +1,9 @@
-"""Data augmentation on the device: random affine distortions of whole batches.
+"""Data augmentation on the device: random affine and elastic distortions of whole batches.
 
-Each image of a batch gets its own random rotation, scale and shift, applied with one
-``affine_grid`` + ``grid_sample`` call for the whole batch, on whatever device the batch
-lives. No per-image Python code, no CPU round trip.
+Each image of a batch gets its own random rotation, scale and shift (and, with
+:class:`ElasticAffine`, its own smooth random displacement field), applied with one
+``grid_sample`` call for the whole batch, on whatever device the batch lives. No
+per-image Python code, no CPU round trip.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class RandomAffine:
     shift: float = 2.0
     normalization: tuple[float, float] = (MEAN, STD)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def grid(self, x: torch.Tensor) -> torch.Tensor:
+        """Where each output pixel samples the input: (N, H, W, 2) in ``grid_sample``'s [-1, 1] units."""
         n, device = len(x), x.device
         angle = (torch.rand(n, device=device) * 2 - 1) * math.radians(self.degrees)
         zoom = 1 + (torch.rand(n, device=device) * 2 - 1) * self.scale
@@ -38,9 +40,43 @@ class RandomAffine:
         offset = (torch.rand(n, 2, device=device) * 2 - 1) * self.shift * 2 / x.shape[-1]
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.affine_grid(theta, list(x.shape), align_corners=False)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         background = -self.normalization[0] / self.normalization[1]
-        return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
+        return F.grid_sample(x - background, self.grid(x), align_corners=False, padding_mode="zeros") + background
+
+
+@dataclass(frozen=True)
+class ElasticAffine(RandomAffine):
+    """:class:`RandomAffine` plus an elastic distortion (Simard et al. 2003), in one resampling.
+
+    Every pixel is displaced by a random field: uniform noise in [-1, 1] for each
+    coordinate, smoothed by a Gaussian of width ``sigma`` pixels and scaled by ``alpha``
+    pixels. A small ``sigma`` gives jitter, a large one a gentle bend of the strokes,
+    like different hands writing the same digit. Simard et al. used alpha 34, sigma 4.
+    """
+
+    alpha: float = 34.0
+    sigma: float = 4.0
+
+    def grid(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        affine = super().grid(x)  # first, so that alpha=0 draws the same maps as RandomAffine
+        noise = torch.rand(n * 2, 1, h, w, device=x.device) * 2 - 1  # one field per coordinate
+        field = gaussian_blur(noise, self.sigma).view(n, 2, h, w).permute(0, 2, 3, 1)
+        return affine + field * self.alpha * 2 / torch.tensor([w, h], device=x.device)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N, 1, H, W) smoothed by a normalised Gaussian of std ``sigma`` pixels (zero padding)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-t**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    # Separable: a row pass, then a column pass.
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    return F.conv2d(x, kernel.view(1, 1, -1, 1), padding=(radius, 0))
 
 
 def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:

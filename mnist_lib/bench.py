@@ -51,13 +51,14 @@ class Sizes:
     sweep: int = 10_000  # images per point of the batch-size and model-size sweeps
     batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
     book_max_epochs: int = 5  # budget of the book-settings time-to-accuracy runs
+    chapter7_max_epochs: int | None = None  # budget of chapter 7's run (None: its config's epochs)
     evals_per_epoch: int = 10  # how finely the time to accuracy is resolved
     compile: bool = True
     matmul_n: int | None = None  # None: 2048 on a CPU, 8192 on a GPU
 
 
 QUICK = Sizes(train=1024, test=500, ablation=512, sweep=512, batch_sizes=(64, 256), book_max_epochs=1,
-              evals_per_epoch=2, compile=False, matmul_n=512)
+              chapter7_max_epochs=1, evals_per_epoch=2, compile=False, matmul_n=512)
 
 
 def sizes_for(device: torch.device, quick: bool = False) -> Sizes:
@@ -377,7 +378,7 @@ def run_bench(device: str | torch.device | None = None, model: str = "lenet5", e
                 log(f"time to {CH7_TARGET_ACC:.1%}: chapter 7's best network")
                 usable = fast if switch_problem(fast, device, ch7) is None else sweep_switches(fast, device, ch7)
                 row, curve = time_to_accuracy(ch7, train, test, device, switches=usable, seed=seed,
-                                              label=f"mnist_lib fast, {ch7.name}",
+                                              max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib fast, {ch7.name}",
                                               **(common | {"target": CH7_TARGET_ACC}))
                 result["chapter7"] = {"status": "measured", "target": CH7_TARGET_ACC, "run": row, "curve": curve}
         result["time_to_accuracy"], result["curves"] = pd.DataFrame(tta_rows), pd.DataFrame(curves)

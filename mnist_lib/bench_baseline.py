@@ -172,18 +172,22 @@ def conventional_augmentation(augment) -> list:
 
     :class:`mnist_lib.augment.RandomAffine` (rotation +- degrees, scale 1 +- scale, shift
     +- shift pixels) is ``transforms.RandomAffine`` on each PIL image, the way tutorials do
-    it (torchvision rounds the shift to whole pixels).
+    it (torchvision rounds the shift to whole pixels); :class:`~mnist_lib.augment.ElasticAffine`
+    adds ``transforms.ElasticTransform`` with the same alpha and sigma.
     """
     from torchvision import transforms
 
-    from .augment import RandomAffine
+    from .augment import ElasticAffine, RandomAffine
 
     if augment is None:
         return []
     if isinstance(augment, RandomAffine):
         scale = (1 - augment.scale, 1 + augment.scale) if augment.scale else None
-        return [transforms.RandomAffine(degrees=augment.degrees, translate=(augment.shift / 28,) * 2, scale=scale,
-                                        fill=0)]
+        affine = transforms.RandomAffine(degrees=augment.degrees, translate=(augment.shift / 28,) * 2, scale=scale,
+                                         fill=0)
+        if isinstance(augment, ElasticAffine):  # torchvision's alpha and sigma are in pixels too
+            return [affine, transforms.ElasticTransform(alpha=float(augment.alpha), sigma=float(augment.sigma), fill=0)]
+        return [affine]
     raise ValueError(f"the baseline has no conventional equivalent of the augmentation {augment!r}")
 
 

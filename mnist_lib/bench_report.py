@@ -69,9 +69,10 @@ def judge(result: dict) -> list[dict]:
     kind, s = result["environment"]["device"].split(":")[0], result["settings"]
     limits, head = TARGETS.get(kind), result["headline"]
     speedup, seconds = (limits["speedup_vs_baseline"], limits["seconds_to_99"]) if limits else (None, None)
-    rows = [{"target": f"mnist_lib >= {speedup or '?'}x faster per epoch than the baseline",
+    rows = [{"measure": "speedup_vs_baseline",
+             "target": f"mnist_lib >= {speedup or '?'}x faster per epoch than the baseline",
              "value": head["speedup_vs_baseline"], "threshold": speedup, "better": ">="},
-            {"target": f"{TARGET_ACC:.0%} test accuracy in <= {seconds or '?'} s of training",
+            {"measure": "seconds_to_99", "target": f"{TARGET_ACC:.0%} test accuracy in <= {seconds or '?'} s of training",
              "value": head["seconds_to_99"], "threshold": seconds, "better": "<="}]
     for row in rows:
         if s["quick"]:
@@ -114,6 +115,46 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+# The parts of a result that are tables (lists of records in the JSON, DataFrames for the chapter).
+TABLES = ("matmul", "ablation", "skipped", "comparison", "epochs", "batch_sweep", "model_sweep", "time_to_accuracy",
+          "curves", "targets")
+
+
+def as_frames(result: dict) -> dict:
+    """``result`` (what :func:`~mnist_lib.bench.run_bench` returns, or its JSON read back) with every table of
+    :data:`TABLES` as a DataFrame, missing values as NaN; everything else as it is. Returns a new dict."""
+    return {key: pd.DataFrame(value) if key in TABLES and not isinstance(value, pd.DataFrame) else value
+            for key, value in result.items()}
+
+
+def read_result(path: str | os.PathLike) -> dict:
+    """A benchmark JSON file written by ``python -m mnist_lib bench``, its tables as DataFrames (:func:`as_frames`).
+
+    A missing file is a ``FileNotFoundError`` that gives the command that makes it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark results at {path}: run `python -m mnist_lib bench --device "
+                                f"{path.stem} --out {path}` to make them (on the device they are for)")
+    return as_frames(json.loads(path.read_text()))
+
+
+def stacked(results: dict[str, dict], table: str) -> pd.DataFrame:
+    """Table ``table`` of several results side by side: one frame, with the result's name (the
+    device: ``"cpu"``, ``"cuda"``) in a first column ``device``."""
+    frames = [as_frames({table: result[table]})[table].assign(device=name) for name, result in results.items()]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["device", *[c for c in frame.columns if c != "device"]]]
+
+
+def verdicts(result: dict) -> dict[str, dict]:
+    """Each target's row (``target``, ``value``, ``threshold``, ``result``: ``"PASS"``, ``"FAIL"``,
+    ``"not judged (...)"``, ...) by the headline number it judges: ``"speedup_vs_baseline"``, ``"seconds_to_99"``."""
+    measures = ("speedup_vs_baseline", "seconds_to_99")  # judge's order, for results written before "measure"
+    rows = as_frames({"targets": result["targets"]})["targets"].to_dict("records")
+    return {row.get("measure") or measure: row for row, measure in zip(rows, measures)}
+
+
 def format_report(result: dict) -> str:
     """The benchmark as readable text tables (what ``python -m mnist_lib bench`` prints)."""
     env, s, head = result["environment"], result["settings"], result["headline"]
@@ -151,7 +192,10 @@ def format_report(result: dict) -> str:
         table(result["time_to_accuracy"], ["run", "seed", "reached", "seconds_to_target", "warmup_seconds",
                                            "epochs_trained", "final_test_acc"]),
         f"chapter 7 (time to {result['chapter7']['target']:.1%}): {result['chapter7']['status']}"
-        + (f": {result['chapter7']['note']}" if result["chapter7"].get("note") else ""),
+        + (f": {result['chapter7']['note']}" if result["chapter7"].get("note") else "")
+        + ("" if "run" not in result["chapter7"] else ":\n  " + table(
+            [result["chapter7"]["run"]], ["run", "reached", "seconds_to_target", "warmup_seconds", "epochs_trained",
+                                          "final_test_acc"]).replace("\n", "\n  ")),
         f"\nHeadline: mnist_lib {head['lib_epoch_seconds']:.3g} s/epoch vs baseline "
         f"{head['baseline_epoch_seconds']:.3g} s/epoch ({head['speedup_vs_baseline']:.2f}x); time to 99%: "
         + (f"{head['seconds_to_99']:.3g} s" if head["seconds_to_99"] is not None else "not reached")

@@ -1,4 +1,4 @@
-"""What every chapter notebook shares: showing the library's source and the provenance cell."""
+"""What every chapter notebook shares: showing the library's source, gluing text, the provenance cell."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ from .train import choose_device, describe_device
 _STARTED = time.perf_counter()  # the chapter's kernel imports mnist_lib in its first cell
 
 SEEDS_AS_LISTED = "as listed in each experiment"
+
+
+class Text(str):
+    """A string that displays as itself, without the quotes of ``repr``."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue ``text`` so that ``{glue:text}`name``` shows it as plain words, not as a quoted string."""
+    from myst_nb import glue
+
+    glue(name, Text(text), display=False)
 
 
 def show_source(obj) -> "IPython.display.Code":  # noqa: F821

@@ -142,22 +142,54 @@ class DeepCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class BNCNN(nn.Module):
+    """Chapter 7's network: the deeper CNN of chapter 6 with batch normalisation.
+
+    conv 32@3x3 - maxpool - conv 64@3x3 - conv 64@3x3 - maxpool - dense ``dense`` -
+    dense 10. Every convolution and the hidden dense layer are followed by batch
+    normalisation (which lets a higher learning rate train stably) and ReLU; dropout
+    before the output layer. ``padding=1`` keeps each map's size through its
+    convolution ("same"), at about twice the arithmetic of ``padding=0`` ("valid").
+    """
+
+    def __init__(self, dense: int = 128, dropout: float = 0.3, padding: int = 0):
+        super().__init__()
+
+        def conv(c_in: int, c_out: int) -> list[nn.Module]:
+            # No conv bias: the batch norm's shift that follows does its job.
+            return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        self.features = nn.Sequential(*conv(1, 32), nn.MaxPool2d(2), *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2))
+        size = 7 if padding else 4  # 28 -> 14 -> 7, or 26 -> 13 -> 11 -> 9 -> 4
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64 * size * size, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(dense, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
 class Autoencoder(nn.Module):
-    """A dense autoencoder 784 - 256 - 64 - code - 64 - 256 - 784.
+    """A dense autoencoder 784 - hidden... - code - ...hidden - 784 (default 784-256-64-code).
 
     The output is an image in [0, 1] (a sigmoid on the last layer), to be compared with
     the [0, 1] input by binary cross-entropy. ``encode`` gives the code.
     """
 
-    def __init__(self, code: int = 6):
+    def __init__(self, code: int = 6, hidden: tuple[int, ...] = (256, 64)):
         super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, code)
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(code, 64), nn.ReLU(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid(),
-            nn.Unflatten(1, (1, 28, 28)),
-        )
+        sizes = [784, *hidden, code]
+        encoder, decoder = [nn.Flatten()], []
+        for n_in, n_out in zip(sizes, sizes[1:]):
+            encoder += [nn.Linear(n_in, n_out), nn.ReLU()]
+        for n_in, n_out in zip(sizes[::-1], sizes[-2::-1]):
+            decoder += [nn.Linear(n_in, n_out), nn.ReLU()]
+        # No ReLU on the code (it may take any value); a sigmoid on the output (grey levels).
+        self.encoder = nn.Sequential(*encoder[:-1])
+        self.decoder = nn.Sequential(*decoder[:-1], nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
 
     def encode(self, x):
         return self.encoder(x)

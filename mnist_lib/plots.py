@@ -240,10 +240,24 @@ def bench_time_to_accuracy(curves: pd.DataFrame, target: float = 0.99, title: st
     fig, ax = plt.subplots(figsize=(8, 3.8))
     sns.lineplot(data=curves, x="train_seconds", y="test_acc", hue="run", units="seed", estimator=None,
                  marker=".", ax=ax)
-    ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:.0%}")
+    ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target * 100:g}%")
     near = curves["test_acc"].max() >= target - 0.05  # zoom on the last stretch when the runs get there
     ax.set_ylim(target - 0.05 if near else curves["test_acc"].min() - 0.02, 1.0)
     ax.set(xlabel="training seconds (evaluation excluded)", ylabel="test accuracy",
-           title=title or f"Time to {target:.0%}")
+           title=title or f"Time to {target * 100:g}%")
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def robustness(frame: pd.DataFrame, title: str = "Test accuracy on moved and turned digits") -> Figure:
+    """Accuracy against shift (pixels) and rotation (degrees), one line per model (:func:`mnist_lib.robustness.robustness`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, (transform, label) in zip(axes, [("shift", "shift (pixels)"), ("rotation", "rotation (degrees)")]):
+        sns.lineplot(data=frame[frame["transform"] == transform], x="amount", y="test_acc", hue="model", marker="o",
+                     ax=ax, legend=ax is axes[-1])
+        ax.set(xlabel=label, ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig

@@ -82,8 +82,6 @@ def train_drawing_model(epochs: int = 8, seed: int = 0, name: str = DEFAULT_MODE
     from .experiments import LENET5_IMPROVED, LOSSES
     from .train import choose_device, describe_device, evaluate, fit, seed_everything
 
-    folder = Path(folder or WEIGHTS_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
     config = LENET5_IMPROVED
     augment = config.augment or RandomAffine(degrees=10, scale=0.1, shift=2)
     architecture = {"class": "LeNet5", "kwargs": {"act": "relu", "pool": "max", "dropout": 0.5}}
@@ -100,39 +98,51 @@ def train_drawing_model(epochs: int = 8, seed: int = 0, name: str = DEFAULT_MODE
                   progress=progress, **config.optimizer_kwargs)
     seconds = time.perf_counter() - start
     scores = evaluate(model.cpu(), data.test, device="cpu", normalization=config.normalization)
-    weights = folder / f"{name}.pt"
-    atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
-    sidecar = {
-        "name": name,
-        "title": "LeNet-5 improved (ReLU, max pooling, dropout 0.5), trained on distorted digits",
-        "architecture": architecture,
-        "weights": weights.name,
-        "weights_sha256": _sha256(weights),
-        "normalization": list(config.normalization),
-        "test_acc": scores["acc"],
-        "test_loss": scores["loss"],
-        "test_images": len(data.test),
-        "training": {
-            "setup": config.name,
-            "optimizer": config.optimizer,
-            "lr": config.lr,
-            "schedule": config.schedule,
-            "batch_size": config.batch_size,
-            "epochs": epochs,
-            "setup_epochs": config.epochs,
-            "augment": repr(augment),
-            "seed": seed,
-            "train_images": len(data.train),
-            "train_acc_last_epoch": history.final("train_acc"),
-            "device": describe_device(device),
-            "seconds": round(seconds, 1),
-            "torch": torch.__version__,
-            "mnist_lib": __version__,
-            "python": platform.python_version(),
-            "date": datetime.date.today().isoformat(),
-            "how": f"python -c 'from mnist_lib import web; web.train_drawing_model(epochs={epochs}, seed={seed})'",
-        },
+    training = {
+        "setup": config.name,
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "schedule": config.schedule,
+        "batch_size": config.batch_size,
+        "epochs": epochs,
+        "setup_epochs": config.epochs,
+        "augment": repr(augment),
+        "seed": seed,
+        "train_images": len(data.train),
+        "train_acc_last_epoch": history.final("train_acc"),
+        "device": describe_device(device),
+        "seconds": round(seconds, 1),
+        "torch": torch.__version__,
+        "mnist_lib": __version__,
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "how": f"python -c 'from mnist_lib import web; web.train_drawing_model(epochs={epochs}, seed={seed})'",
     }
+    return save_model(name, [model], architecture, config.normalization, scores | {"images": len(data.test)},
+                      training, title="LeNet-5 improved (ReLU, max pooling, dropout 0.5), trained on distorted digits",
+                      folder=folder)
+
+
+def save_model(name: str, networks: list[nn.Module], architecture: dict, normalization: tuple[float, float],
+               scores: dict, training: dict, *, title: str, folder: str | os.PathLike | None = None) -> dict:
+    """Write trained networks as a shipped model: weights and a JSON sidecar; return the sidecar.
+
+    One network: ``NAME.pt``. Several (a committee): ``NAME-1.pt``, ``NAME-2.pt``, ... listed
+    as the sidecar's ``members``; :func:`load_model` reads either. ``architecture`` is
+    ``{"class": ..., "kwargs": ...}`` (a class of :mod:`mnist_lib.models`); ``scores`` the
+    measured ``acc``, ``loss`` (or None) and ``images`` of the test set; ``training`` says how
+    the networks were made.
+    """
+    folder = Path(folder or WEIGHTS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    members = []
+    for i, net in enumerate(networks, 1):
+        weights = folder / (f"{name}.pt" if len(networks) == 1 else f"{name}-{i}.pt")
+        atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, weights)
+        members.append({"architecture": architecture, "weights": weights.name, "weights_sha256": _sha256(weights)})
+    sidecar = {"name": name, "title": title, **(members[0] if len(members) == 1 else {"members": members}),
+               "normalization": list(normalization), "test_acc": scores["acc"], "test_loss": scores.get("loss"),
+               "test_images": scores["images"], "training": training}
     (folder / f"{name}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return sidecar
 

@@ -124,9 +124,15 @@ def test_cuda_switches_are_reported_skipped_on_cpu(quick):
     assert {r["change"] for r in quick["json"]["skipped"]} == not_measured
 
 
-def test_chapter7_hook_is_skipped_with_a_note(quick, monkeypatch):
-    assert quick["json"]["chapter7"]["status"] == "skipped"
-    assert "BEST_SINGLE" in quick["json"]["chapter7"]["note"]
+def test_chapter7_hook(quick, monkeypatch):
+    ch7 = quick["json"]["chapter7"]
+    assert ch7["target"] == 0.995
+    if getattr(experiments, "BEST_SINGLE", None) is None:
+        assert ch7["status"] == "skipped" and "BEST_SINGLE" in ch7["note"]
+    else:  # measured, within the quick run's budget of one epoch
+        assert ch7["status"] == "measured" and ch7["run"]["run"].endswith(experiments.BEST_SINGLE.name)
+        assert ch7["run"]["epochs_trained"] <= 1 and ch7["curve"]
+    monkeypatch.delattr(experiments, "BEST_SINGLE", raising=False)
     assert chapter7_config() is None
     monkeypatch.setattr(experiments, "BEST_SINGLE", TINY, raising=False)
     assert chapter7_config() is TINY
@@ -321,3 +327,30 @@ def test_cli_rejects_bad_values(name, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert expected in err[-1] and err[-1].startswith("python -m mnist_lib bench: error:")
 
+
+
+def test_results_read_back_as_tables(quick, tmp_path):
+    import pandas as pd
+
+    from mnist_lib.bench_report import TABLES, as_frames, read_result, stacked, verdicts, write_json
+
+    result = read_result(write_json(quick["json"], tmp_path / "cpu.json"))
+    for key in TABLES:
+        assert isinstance(result[key], pd.DataFrame), key
+        assert len(result[key]) == len(quick["json"][key]), key
+    assert result["headline"] == quick["json"]["headline"] and result["settings"]["quick"] is True
+    assert as_frames(result)["comparison"] is result["comparison"]  # already tables: left as they are
+    assert isinstance(quick["json"]["comparison"], list)  # the input is not changed
+    assert result["ablation"]["seconds_per_epoch"].isna().sum() == (result["ablation"]["status"] != "measured").sum()
+    both = stacked({"cpu": result, "cuda": quick["json"]}, "comparison")
+    assert list(both.columns[:2]) == ["device", "pipeline"] and len(both) == 2 * len(result["comparison"])
+    assert list(both["device"].unique()) == ["cpu", "cuda"]
+    judged = verdicts(result)
+    assert set(judged) == {"speedup_vs_baseline", "seconds_to_99"}
+    assert all(row["result"].startswith("not judged (quick") for row in judged.values())
+    assert judged["speedup_vs_baseline"]["threshold"] == 3.0 and judged["seconds_to_99"]["threshold"] == 20.0
+    old = verdicts({"targets": [{"result": "PASS"}, {"result": "FAIL"}]})  # written before rows named their measure
+    assert {measure: row["result"] for measure, row in old.items()} == {"speedup_vs_baseline": "PASS",
+                                                                        "seconds_to_99": "FAIL"}
+    with pytest.raises(FileNotFoundError, match="--device cuda --out .*cuda.json"):
+        read_result(tmp_path / "cuda.json")

@@ -1,0 +1,65 @@
+"""How accuracy holds up when the test digits move or turn (chapter 7).
+
+A network that recognises a 7 in the middle of the frame should recognise it a few
+pixels to the left. Convolutions share their filters across positions, so a CNN's
+features move with the digit; a perceptron's weights are tied to pixel positions.
+These functions make the moved and turned test sets and measure any model on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .augment import shift_images
+from .data import Split
+from .train import predict
+
+# The four directions a digit is moved in: right, left, down, up.
+DIRECTIONS = torch.tensor([[1, 0], [-1, 0], [0, 1], [0, -1]])
+
+def shifted(split: Split, pixels: int, seed: int = 0) -> Split:
+    """Each image moved by ``pixels`` whole pixels in one of four directions, chosen at random per image."""
+    direction = DIRECTIONS[torch.randint(4, (len(split),), generator=torch.Generator().manual_seed(seed))]
+    images = split.images.clone()
+    for d, (dx, dy) in enumerate(DIRECTIONS.tolist()):
+        chosen = (direction == DIRECTIONS[d]).all(1)
+        images[chosen] = shift_images(split.images[chosen], dx * pixels, dy * pixels)
+    return Split(images, split.labels)
+
+def rotated(split: Split, degrees: float, seed: int = 0) -> Split:
+    """Each image turned by ``degrees`` about its centre, clockwise or anticlockwise at random per image.
+
+    Bilinear resampling, rounded back to uint8 grey levels like any other MNIST image.
+    """
+    sign = torch.randint(2, (len(split),), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    angle = sign * math.radians(degrees)
+    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros(len(split))
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    x = split.images.float().unsqueeze(1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    images = F.grid_sample(x, grid, align_corners=False).squeeze(1).round().clamp(0, 255).to(torch.uint8)
+    return Split(images, split.labels)
+
+def robustness(models: dict[str, tuple[nn.Module, tuple[float, float]]], split: Split,
+               shifts: Iterable[int] = range(7), angles: Iterable[float] = range(0, 31, 5), *,
+               device=None) -> pd.DataFrame:
+    """Accuracy of each model on ``split`` shifted by each of ``shifts`` pixels and rotated by each of ``angles``.
+
+    ``models`` maps a name to ``(model, normalization it was trained with)``. Returns a
+    tidy table: model, transform ("shift" or "rotation"), amount, test_acc.
+    """
+    cases = [("shift", s, shifted(split, s)) for s in shifts] + [("rotation", a, rotated(split, a)) for a in angles]
+    rows = []
+    for name, (model, normalization) in models.items():
+        for transform, amount, moved in cases:
+            correct = predict(model, moved.images, device=device, normalization=normalization).eq(moved.labels)
+            rows.append({"model": name, "transform": transform, "amount": amount,
+                         "test_acc": correct.float().mean().item()})
+    return pd.DataFrame(rows)
+
