@@ -181,7 +181,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model, train, evals={"test": data.test}, optimizer=config.optimizer, lr=config.lr,
         schedule=config.schedule, batch_size=config.batch_size, epochs=config.epochs, seed=args.seed,
         device=device, normalization=config.normalization, loss_fn=LOSSES[config.loss], target=config.target,
-        progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
+        augment=config.augment, progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
         **config.optimizer_kwargs,
     )
     for r in history.epochs:  # classifiers report loss and accuracy, autoencoders only the loss

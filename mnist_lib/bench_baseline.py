@@ -201,10 +201,11 @@ def loaders(root: str | os.PathLike, config, device: torch.device, *, seed: int 
     from torchvision import datasets, transforms
 
     mean, std = config.normalization
-    transform = transforms.Compose([*conventional_augmentation(config.augment), transforms.ToTensor(),
-                                    transforms.Normalize((mean,), (std,))])
-    train_set = datasets.MNIST(str(root), train=True, download=False, transform=transform)
-    test_set = datasets.MNIST(str(root), train=False, download=False, transform=transform)
+    to_input = [transforms.ToTensor(), transforms.Normalize((mean,), (std,))]
+    # Distortions for the training images only: the test digits are evaluated as they are.
+    train_transform = transforms.Compose([*conventional_augmentation(config.augment), *to_input])
+    train_set = datasets.MNIST(str(root), train=True, download=False, transform=train_transform)
+    test_set = datasets.MNIST(str(root), train=False, download=False, transform=transforms.Compose(to_input))
     if train_limit is not None and train_limit < len(train_set):
         train_set = torch.utils.data.Subset(train_set, range(train_limit))
     if test_limit is not None and test_limit < len(test_set):

@@ -137,3 +137,27 @@ def test_the_tutorial_pipeline_gets_the_same_distortions():
     affine, elastic = conventional_augmentation(ElasticAffine(degrees=10, scale=0.1, shift=2, alpha=34.0, sigma=5.0))
     assert isinstance(affine, transforms.RandomAffine) and isinstance(elastic, transforms.ElasticTransform)
     assert elastic.alpha == [34.0, 34.0] and elastic.sigma == [5.0, 5.0]
+
+
+def test_the_shipped_committee_loads_and_reads_digits(mnist):
+    committee = load_model("bncnn_committee")  # checks every member's SHA-256 against the sidecar
+    assert len(committee.members) == len(committee.sidecar["members"]) >= 2
+    assert committee.sidecar["test_acc"] > 0.99  # what chapter 7 measured on all 10,000 test images
+    images, labels = mnist.test.images[:300], mnist.test.labels[:300]
+    accuracy = committee.probabilities(images).argmax(1).eq(labels).float().mean().item()
+    assert accuracy > 0.98
+
+
+def test_the_tutorial_pipeline_distorts_training_digits_only(tmp_path):
+    from mnist_lib.bench_baseline import loaders
+    from mnist_lib.data import load_mnist, torchvision_root
+    from mnist_lib.experiments import LENET5_IMPROVED
+
+    root = torchvision_root(tmp_path)
+    train, test, _ = loaders(root, LENET5_IMPROVED, torch.device("cpu"), workers=0)
+    plain = normalize(load_mnist().test.images[:5])
+    torch.manual_seed(0)
+    first, second = (torch.stack([test.dataset[i][0] for i in range(5)]) for _ in range(2))
+    assert torch.allclose(first, plain, atol=1e-6) and torch.equal(first, second)  # the test digits as they are
+    train_once, train_again = (torch.stack([train.dataset[i][0] for i in range(5)]) for _ in range(2))
+    assert not torch.equal(train_once, train_again)  # training digits distorted afresh each time

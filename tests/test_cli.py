@@ -263,3 +263,20 @@ def test_divergence_is_reported_as_an_error_line(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code not in (0, None)
     assert any(ln.startswith("error:") and "epoch 1, step 1" in ln for ln in err.splitlines()), err
+
+
+def test_train_passes_the_setups_distortions_to_fit(monkeypatch, capsys):
+    import mnist_lib.__main__ as cli_module
+    from mnist_lib.experiments import DISTORTIONS
+
+    seen = {}
+
+    def recording_fit(model, train, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(cli_module, "fit", recording_fit)
+    assert main(["train", "bncnn", "--limit", "64", "--device", "cpu"]) == 130
+    assert seen["augment"] == DISTORTIONS
+    main(["train", "mlp", "--limit", "64", "--device", "cpu"])
+    assert seen["augment"] is None
