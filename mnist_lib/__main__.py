@@ -13,7 +13,7 @@ import torch
 from . import data as data_mod
 from .bench import MODELS as BENCH_MODELS
 from .checkpoint import CheckpointError, atomic_save
-from .experiments import CONFIGS, LOSSES
+from .experiments import CONFIGS
 from .models import count_parameters
 from .train import DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, fit, seed_everything
 
@@ -177,13 +177,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     elif args.checkpoint:
         fresh = f"no checkpoint at {args.checkpoint} yet, starting afresh; " if args.resume else ""
         print(f"{fresh}checkpoint after every epoch: {args.checkpoint}")
-    history = fit(
-        model, train, evals={"test": data.test}, optimizer=config.optimizer, lr=config.lr,
-        schedule=config.schedule, batch_size=config.batch_size, epochs=config.epochs, seed=args.seed,
-        device=device, normalization=config.normalization, loss_fn=LOSSES[config.loss], target=config.target,
-        augment=config.augment, progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
-        **config.optimizer_kwargs,
-    )
+    history = fit(model, train, evals={"test": data.test}, seed=args.seed, device=device,
+                  progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
+                  **config.fit_kwargs())
     for r in history.epochs:  # classifiers report loss and accuracy, autoencoders only the loss
         metrics = "  ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in r.items() if k not in ("epoch", "seconds"))
         print(f"epoch {r['epoch']:3d}  {metrics}  ({r['seconds']:.1f} s)")

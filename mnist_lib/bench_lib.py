@@ -24,7 +24,7 @@ from torch import nn
 
 from .bench_baseline import EPOCH_IMAGES, AccuracyLog, PeakMemory, TargetReached, TrainClock, sync
 from .data import DeviceLoader, Split
-from .experiments import LOSSES, Config
+from .experiments import Config
 from .train import evaluate, fit, make_optimizer, seed_everything
 
 MIN_GAIN = 1.03  # a switch joins the fast preset if it makes the epoch at least 3% faster
@@ -37,7 +37,7 @@ class Switches:
     channels_last: bool = False  # NHWC memory layout for convolutions
     compile: bool = False  # torch.compile (Inductor): fused kernels
     cuda_graphs: bool = False  # torch.compile(mode="reduce-overhead"): replay whole steps as CUDA graphs
-    amp_bf16: bool = False  # autocast to bfloat16 (tensor cores); the loss stays float32
+    amp_bf16: bool = False  # autocast to bfloat16 (tensor cores, AVX-512 BF16/AMX); the loss stays float32
     tf32: bool = False  # TF32 tensor cores for float32 matmuls
     cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
     fused_adam: bool = False  # one fused kernel for the whole optimizer step
@@ -50,7 +50,7 @@ class Switches:
 
 
 PLAIN = Switches()  # fit as it is
-CUDA_ONLY = ("cuda_graphs", "amp_bf16", "tf32", "cudnn_benchmark", "fused_adam")
+CUDA_ONLY = ("cuda_graphs", "tf32", "cudnn_benchmark", "fused_adam")
 
 
 def switch_problem(switches: Switches, device: torch.device, config: Config) -> str | None:
@@ -58,7 +58,7 @@ def switch_problem(switches: Switches, device: torch.device, config: Config) -> 
     missing = [name for name in CUDA_ONLY if getattr(switches, name)]
     if missing and device.type != "cuda":
         return f"CUDA only ({', '.join(missing)}): skipped on {device.type}, no CUDA device"
-    if switches.amp_bf16 and not torch.cuda.is_bf16_supported():
+    if switches.amp_bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return "this GPU has no bfloat16 support"
     if switches.fused_adam and config.optimizer not in ("adam", "adamw"):
         return f"fused_adam needs Adam, the setup uses {config.optimizer}"
@@ -132,9 +132,9 @@ def build(config: Config, switches: Switches, device: torch.device,
 
 
 def _fit(config: Config, model: nn.Module, optimizer, train: Split, device, epochs: int, seed: int):
-    return fit(model, train, optimizer=optimizer, lr=config.lr, schedule=config.schedule, batch_size=config.batch_size,
-               epochs=epochs, seed=seed, device=device, normalization=config.normalization,
-               loss_fn=LOSSES[config.loss], target=config.target, augment=config.augment, progress=False)
+    # The switches, not the setup, decide how fast a step is computed.
+    return fit(model, train, seed=seed, device=device, progress=False,
+               **config.fit_kwargs(optimizer=optimizer, epochs=epochs, amp=False, channels_last=False))
 
 
 def warm_up(config: Config, switches: Switches, device: torch.device, train: Split, test: Split | None) -> float:

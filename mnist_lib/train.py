@@ -192,6 +192,8 @@ def fit(
     normalization: tuple[float, float] = (MEAN, STD),
     target: str = "label",
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
     progress: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
@@ -210,6 +212,13 @@ def fit(
             autoencoder: the loss compares the output with the (normalised) input itself.
         augment: applied to every training batch on the device, e.g.
             :class:`mnist_lib.augment.RandomAffine` (never to the evaluation sets).
+        amp: mixed precision: the training forward pass and loss run under bfloat16
+            autocast, while the weights, the optimizer and the evaluations stay float32.
+            About twice as fast on CPUs with native bfloat16 (AVX-512 BF16, AMX) and on
+            GPUs with tensor cores; slower on CPUs without it. Rounds, so results differ
+            slightly from float32 ones.
+        channels_last: keep convolution inputs and weights in NHWC memory order, which
+            oneDNN (CPU) and cuDNN (GPU) convolve faster. Changes no result.
         progress: show a progress bar; default: yes, unless ``$MNIST_PROGRESS`` is ``0``.
         checkpoint: a file to write the whole state of the run to after every epoch
             (atomically: a crash never leaves a half-written file), see
@@ -235,6 +244,8 @@ def fit(
     device = choose_device(device)
     torch.manual_seed(seed)
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     opt = make_optimizer(optimizer, model.parameters(), lr, **optimizer_kwargs)
     loader = DeviceLoader(train, batch_size, device=device, seed=seed, normalization=normalization)
     eval_loaders = {
@@ -268,8 +279,9 @@ def fit(
         for step, (x, y) in enumerate(loader, 1):
             if augment is not None:
                 x = augment(x)
-            out = model(x)
-            loss = loss_fn(out, y if classify else x)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float()
+                loss = loss_fn(out, y if classify else x)
             if not torch.isfinite(loss):
                 raise diverged(f"loss became {loss.item()}", epoch, step)
             opt.zero_grad(set_to_none=True)
@@ -298,6 +310,8 @@ def fit(
             ckpt.save_checkpoint(checkpoint, epoch=epoch, history=asdict(history), **parts)
         bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith(("_loss", "_acc"))})
     bar.close()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)  # hand back an ordinary model
     return history
 
 

@@ -79,7 +79,7 @@ def train_drawing_model(epochs: int = 8, seed: int = 0, name: str = DEFAULT_MODE
     from . import __version__
     from .augment import RandomAffine
     from .data import load_mnist
-    from .experiments import LENET5_IMPROVED, LOSSES
+    from .experiments import LENET5_IMPROVED
     from .train import choose_device, describe_device, evaluate, fit, seed_everything
 
     config = LENET5_IMPROVED
@@ -92,10 +92,8 @@ def train_drawing_model(epochs: int = 8, seed: int = 0, name: str = DEFAULT_MODE
     if repr(model) != repr(build(architecture)):
         raise RuntimeError("LENET5_IMPROVED no longer builds LeNet5(relu, max, dropout 0.5): update the architecture here")
     start = time.perf_counter()
-    history = fit(model, data.train, optimizer=config.optimizer, lr=config.lr, schedule=config.schedule,
-                  batch_size=config.batch_size, epochs=epochs, seed=seed, device=device,
-                  normalization=config.normalization, loss_fn=LOSSES[config.loss], augment=augment,
-                  progress=progress, **config.optimizer_kwargs)
+    history = fit(model, data.train, seed=seed, device=device, progress=progress,
+                  **config.fit_kwargs(epochs=epochs, augment=augment))
     seconds = time.perf_counter() - start
     scores = evaluate(model.cpu(), data.test, device="cpu", normalization=config.normalization)
     training = {

@@ -111,13 +111,14 @@ def test_quick_run_values_are_sane(quick):
 
 def test_cuda_switches_are_reported_skipped_on_cpu(quick):
     rows = {row["change"]: row for row in quick["json"]["ablation"]}
-    cuda_rows = [r for r in rows.values() if r["switches"].split("=")[0] in ("amp_bf16", "tf32", "cudnn_benchmark",
+    cuda_rows = [r for r in rows.values() if r["switches"].split("=")[0] in ("tf32", "cudnn_benchmark",
                                                                               "fused_adam", "cuda_graphs")]
-    assert len(cuda_rows) == 5
+    assert len(cuda_rows) == 4
     for row in cuda_rows:
         assert row["status"] == "skipped" and row["seconds_per_epoch"] is None
         assert "CUDA only" in row["note"], row
     assert rows["device-resident data (fit)"]["status"] == "measured"
+    assert rows["bfloat16 autocast"]["status"] == "measured"  # CPUs autocast to bfloat16 too
     assert rows["device-resident data (fit)"]["speedup_vs_plain"] == pytest.approx(1.0)
     assert "cuda" not in quick["json"]["fast_switches"]
     not_measured = {r["change"] for r in rows.values() if r["status"] != "measured"}
@@ -230,7 +231,8 @@ def test_the_clock_excludes_evaluation():
 
 
 def test_switch_problems():
-    assert "CUDA only" in switch_problem(Switches(amp_bf16=True), CPU, MODELS["lenet5"])
+    assert "CUDA only" in switch_problem(Switches(tf32=True), CPU, MODELS["lenet5"])
+    assert switch_problem(Switches(amp_bf16=True), CPU, MODELS["lenet5"]) is None
     assert "no convolutions" in switch_problem(Switches(channels_last=True), CPU, MODELS["mlp"])
     assert switch_problem(Switches(channels_last=True, threads=1), CPU, MODELS["lenet5"]) is None
     assert switch_problem(PLAIN, CPU, TINY) is None
@@ -286,7 +288,7 @@ def test_judge_against_the_targets():
 
 def test_measuring_tools():
     frame = matmul_throughput(CPU, n=128, repeats=2)
-    assert list(frame["format"]) == ["float32"] and (frame["gflops"] > 0).all()
+    assert list(frame["format"]) == ["float32", "bfloat16"] and (frame["gflops"] > 0).all()
     # forward + backward of every layer, no gradient for the input image (worked out by hand)
     assert training_flops_per_image(MODELS["lenet5"]) == 2 * 416_520 + 2 * 2 * 416_520 - 2 * 117_600
     assert training_flops_per_image(MODELS["mlp"]) == 3 * 2 * (784 * 300 + 300 * 10) - 2 * 784 * 300

@@ -277,6 +277,6 @@ def test_train_passes_the_setups_distortions_to_fit(monkeypatch, capsys):
 
     monkeypatch.setattr(cli_module, "fit", recording_fit)
     assert main(["train", "bncnn", "--limit", "64", "--device", "cpu"]) == 130
-    assert seen["augment"] == DISTORTIONS
+    assert seen["augment"] == DISTORTIONS and seen["amp"] and seen["channels_last"]
     main(["train", "mlp", "--limit", "64", "--device", "cpu"])
     assert seen["augment"] is None

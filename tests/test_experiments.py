@@ -64,3 +64,20 @@ def test_figures_draw_from_real_runs(small):
                 plots.metric_vs(runs.final(), "seed", "test_acc", reference={"r": 0.5})):
         assert fig.axes and fig.axes[0].get_xlabel()
         matplotlib.pyplot.close(fig)
+
+
+def test_fit_kwargs_carry_every_setting_to_fit():
+    import inspect
+
+    from mnist_lib.train import fit
+
+    config = Config("sgd", TINY.model, optimizer="sgd", lr=0.05, schedule="cosine", batch_size=32, epochs=3,
+                    amp=True, channels_last=True, optimizer_kwargs={"momentum": 0.9})
+    kwargs = config.fit_kwargs(epochs=1)
+    assert kwargs["epochs"] == 1 and kwargs["momentum"] == 0.9 and kwargs["amp"] and kwargs["channels_last"]
+    assert kwargs["loss_fn"] is experiments.LOSSES["cross_entropy"]
+    fit_params = set(inspect.signature(fit).parameters)
+    assert set(kwargs) - {"momentum"} <= fit_params
+    # every Config field that is a training setting reaches fit
+    settings = set(Config.__dataclass_fields__) - {"name", "model", "loss", "optimizer_kwargs"}
+    assert settings <= set(kwargs)

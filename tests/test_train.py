@@ -156,6 +156,44 @@ def test_onecycle_and_cosine_change_the_result(small_train):
     assert not torch.equal(constant, final_weights("onecycle"))
 
 
+def _small_cnn(seed: int = 0):
+    from mnist_lib.models import LeNet5
+
+    seed_everything(seed)
+    return LeNet5(act="relu", pool="max")
+
+
+def test_channels_last_changes_no_result_and_hands_back_an_ordinary_model(small_train):
+    """NHWC is a memory layout, not a computation: same losses (up to summation order)."""
+    runs = []
+    for channels_last in (False, True):
+        model = _small_cnn()
+        history = fit(model, small_train.head(256), epochs=1, batch_size=64, channels_last=channels_last,
+                      device="cpu", progress=False)
+        runs.append((model, history))
+    (plain, h_plain), (nhwc, h_nhwc) = runs
+    np.testing.assert_allclose(h_plain.step_loss, h_nhwc.step_loss, rtol=1e-4)
+    assert all(p.is_contiguous() for p in nhwc.parameters())  # back in the usual layout
+
+
+def test_amp_trains_in_bfloat16_and_keeps_float32_weights(small_train, small_test):
+    seen = []
+    model = _small_cnn()
+    model.features[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype) if m.training else None)
+    history = fit(model, small_train, evals={"test": small_test}, epochs=3, batch_size=64, lr=2e-3, amp=True,
+                  device="cpu", progress=False)
+    assert set(seen) == {torch.bfloat16}  # the training forward pass ran under autocast
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history.final("test_acc") > 0.6  # and it still learns (chance is 0.1)
+    plain = _small_cnn()
+    fit(plain, small_train.head(64), epochs=1, batch_size=64, device="cpu", progress=False)
+    amp = _small_cnn()
+    fit(amp, small_train.head(64), epochs=1, batch_size=64, amp=True, device="cpu", progress=False)
+    # bfloat16 rounds: the same step gives slightly different weights
+    assert not torch.equal(plain.features[0].weight, amp.features[0].weight)
+    torch.testing.assert_close(plain.features[0].weight, amp.features[0].weight, atol=1e-2, rtol=0)
+
+
 def test_unknown_optimizer(small_train):
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs2'.*sgd, adam"):
         fit(tiny_model(), small_train.head(64), optimizer="lbfgs2", device="cpu", progress=False)
