@@ -356,3 +356,23 @@ def test_results_read_back_as_tables(quick, tmp_path):
                                                                         "seconds_to_99": "FAIL"}
     with pytest.raises(FileNotFoundError, match="--device cuda --out .*cuda.json"):
         read_result(tmp_path / "cuda.json")
+
+
+def test_git_commit_marks_a_dirty_tree(tmp_path):
+    import subprocess
+
+    from mnist_lib.bench_report import _git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("one")
+    git("add", "a.txt")
+    git("commit", "-qm", "first")
+    clean = _git_commit(tmp_path)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "a.txt").write_text("two")
+    assert _git_commit(tmp_path) == f"{clean}-dirty"
+    assert _git_commit(tmp_path.parent / "no-such-folder") is None
