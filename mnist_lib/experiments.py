@@ -8,19 +8,25 @@ chapter loops over seeds itself. Sizes (epochs, seeds, images) come from the act
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from functools import partial
+from typing import Callable, Sequence
 
 import pandas as pd
+import torch
 from torch import nn
+from tqdm.auto import tqdm
 from torch.nn import functional as F
 
 from .augment import ElasticAffine, RandomAffine
 from .data import MEAN, MNIST, STD, load_mnist
 from .models import MLP, Autoencoder, BNCNN, ConvAutoencoder, DeepCNN, LeNet5
 from .profiles import profile
-from .train import History, evaluate, fit, seed_everything
+from .train import History, choose_device, evaluate, fit, seed_everything, show_progress
 
 # Numbers published by the reports the book reproduces (see the bibliography). They are
 # quoted, never measured here: chapters glue them labelled as the report's.
@@ -73,7 +79,9 @@ class Config:
     ``loss`` names a loss in :data:`LOSSES`; ``target="input"`` trains an autoencoder;
     ``augment`` distorts each training batch on the device (:mod:`mnist_lib.augment`);
     ``amp`` (bfloat16 mixed precision) and ``channels_last`` only change the speed (see
-    :func:`~mnist_lib.train.fit`).
+    :func:`~mnist_lib.train.fit`). To train in worker processes (``workers`` of
+    :func:`run_seeds`), ``model`` must be picklable: a class or a ``functools.partial``,
+    not a lambda.
     """
 
     name: str
@@ -116,7 +124,7 @@ UNIT = (0.0, 1.0)  # pixels scaled to [0, 1] and left there, as Keras tutorials 
 # batch 100, 6 epochs; Keras defaults (pixels in [0, 1], Glorot initialisation).
 MLP300_ADAM = Config(
     "MLP 784-300-10, Adam",
-    lambda: MLP((784, 300, 10), "sigmoid", init="glorot"),
+    partial(MLP, (784, 300, 10), "sigmoid", init="glorot"),
     optimizer="adam",
     lr=0.005,
     batch_size=100,
@@ -126,7 +134,7 @@ MLP300_ADAM = Config(
 # The ANU CNN report's MLP: 784-100-10 sigmoid trained with plain mini-batch SGD.
 MLP100_SGD = Config(
     "MLP 784-100-10, SGD",
-    lambda: MLP((784, 100, 10), "sigmoid"),
+    partial(MLP, (784, 100, 10), "sigmoid"),
     optimizer="sgd",
     lr=0.5,
     batch_size=32,
@@ -136,25 +144,25 @@ MLP100_SGD = Config(
 
 # The ANU neural-network report's autoencoders: a 6-unit code, batch 128, lr 0.005,
 # 20 epochs (Adam); pixels in [0, 1] compared by binary cross-entropy.
-AUTOENCODER = Config("Dense autoencoder, code 6", lambda: Autoencoder(6), lr=0.005, batch_size=128, epochs=20,
+AUTOENCODER = Config("Dense autoencoder, code 6", partial(Autoencoder, 6), lr=0.005, batch_size=128, epochs=20,
                      normalization=UNIT, loss="bce", target="input")
-CONV_AUTOENCODER = AUTOENCODER.with_(name="Convolutional autoencoder, code 6", model=lambda: ConvAutoencoder(6))
+CONV_AUTOENCODER = AUTOENCODER.with_(name="Convolutional autoencoder, code 6", model=partial(ConvAutoencoder, 6))
 
 # LeNet-5 as the ANU CNN report describes it (32x32 input, 6/16/120/84, max pooling) with
 # the paper's tanh, trained with Adam on all 60,000 training images.
 # A cosine decay of the learning rate (as in chapter 2) settles the last epochs.
-LENET5 = Config("LeNet-5 (tanh, max pooling)", lambda: LeNet5("tanh", "max"), lr=1e-3, schedule="cosine",
+LENET5 = Config("LeNet-5 (tanh, max pooling)", partial(LeNet5, "tanh", "max"), lr=1e-3, schedule="cosine",
                 batch_size=64, epochs=10)
 # The CUHK report's PyTorch LeNet: sigmoid, max pooling, Adam 1e-3, batch 64, 20 epochs,
 # on the 4:1 train/validation split.
-LENET5_CUHK = Config("LeNet-5, CUHK variant (sigmoid)", lambda: LeNet5("sigmoid", "max"), lr=1e-3, batch_size=64, epochs=20)
+LENET5_CUHK = Config("LeNet-5, CUHK variant (sigmoid)", partial(LeNet5, "sigmoid", "max"), lr=1e-3, batch_size=64, epochs=20)
 
 
 def lenet5_variant(act: str = "relu", lr: float = 1e-3, dropout: float = 0.0, epochs: int = 6,
                    schedule: str = "constant", batch_size: int = 128) -> Config:
     """LeNet-5 (max pooling, Adam) with the IOP report's knobs: activation, learning rate, dropout."""
     name = f"{act}, lr {lr:g}" + (f", dropout {dropout:g}" if dropout else "") + (f", {schedule} lr" if schedule != "constant" else "")
-    return Config(name, lambda: LeNet5(act, "max", dropout), lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs)
+    return Config(name, partial(LeNet5, act, "max", dropout), lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs)
 
 
 # The IOP report's improvements together (ReLU, dropout before the output layer) with a
@@ -169,7 +177,7 @@ def deepcnn_variant(block2_convs: int = 2, dropout: tuple[float, float] = (0.0, 
     blocks = {2: "conv32-pool-conv64-conv64-pool", 1: "conv32-pool-conv64-pool", 0: "conv32-pool"}[block2_convs]
     drops = " + ".join(f"dropout {p:g} {where}" for p, where in zip(dropout, ("after flatten", "before output")) if p)
     name = f"{blocks}-dense100" + (f", {drops}" if drops else "") + (f", {schedule} lr" if schedule != "constant" else "")
-    return Config(name, lambda: DeepCNN(block2_convs, dropout), lr=1e-3, schedule=schedule, batch_size=100, epochs=15)
+    return Config(name, partial(DeepCNN, block2_convs, dropout), lr=1e-3, schedule=schedule, batch_size=100, epochs=15)
 
 
 # The JETIR report's six layer configurations (second block or not, one or two dropouts).
@@ -192,9 +200,10 @@ DISTORTIONS = RandomAffine(degrees=10, scale=0.1, shift=2)
 # measures whether the field helps a network this size.
 ELASTIC_DISTORTIONS = ElasticAffine(degrees=10, scale=0.1, shift=2, alpha=34.0, sigma=5.0)
 FAST = dict(amp=True, channels_last=True)
-BEST_SINGLE = Config("BN-CNN, distorted digits", lambda: BNCNN(), lr=3e-3, schedule="onecycle", batch_size=128,
+BEST_SINGLE = Config("BN-CNN, distorted digits", BNCNN, lr=3e-3, schedule="onecycle", batch_size=128,
                      epochs=15, augment=DISTORTIONS, **FAST)
 COMMITTEE_SEEDS = 7
+ELASTIC_SINGLE = BEST_SINGLE.with_(name="BN-CNN, affine + elastic distortions", augment=ELASTIC_DISTORTIONS)
 # The contenders of chapter 7's shift and rotation test: the perceptron of chapter 2 and
 # LeNet-5 of chapter 4, each trained with and without the distortions.
 ROBUSTNESS_CONFIGS = [
@@ -254,11 +263,13 @@ class Runs:
     ``epochs``: one row per config, seed and epoch (``train_loss``, ``train_acc``,
     ``test_loss``, ``test_acc``, ``seconds``, ...). ``steps``: one row per config, seed
     and training step (``loss``). ``models``: the trained models, by (config, seed).
+    ``workers``: how many runs trained at a time.
     """
 
     epochs: pd.DataFrame
     steps: pd.DataFrame
     models: dict[tuple[str, int], nn.Module]
+    workers: int = 1
 
     def final(self) -> pd.DataFrame:
         """The last epoch of every run: one row per config and seed."""
@@ -277,22 +288,95 @@ def run_seeds(
     *,
     device=None,
     progress: bool | None = None,
+    workers: int | str = 1,
 ) -> Runs:
-    """Train every config once per seed; ``seeds=10`` means the profile's share of 10 seeds."""
+    """Train every config once per seed; ``seeds=10`` means the profile's share of 10 seeds.
+
+    ``workers`` as in :func:`run_jobs`.
+    """
     configs = [configs] if isinstance(configs, Config) else configs
     seeds = profile().seeds(seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
+    return run_jobs([(config, seed) for config in configs for seed in seeds], data, device=device,
+                    progress=progress, workers=workers)
+
+
+def run_jobs(
+    jobs: Sequence[tuple[Config, int]],
+    data: MNIST | None = None,
+    *,
+    device=None,
+    progress: bool | None = None,
+    workers: int | str = 1,
+) -> Runs:
+    """Train each ``(config, seed)`` of ``jobs`` once; the tables keep the order of ``jobs``.
+
+    On a CPU, ``workers > 1`` trains that many runs at once, each in its own process with
+    an equal share of the CPU threads. Small networks use one core better than two, so two
+    of them side by side finish sooner than one after the other (chapter 9 measures it).
+    ``workers="auto"``: one per CPU thread torch uses, at most one per job. On a GPU the
+    runs always go one after another: one process keeps it busy. Results match a run in
+    one process with the same number of threads per run.
+    """
     data = data or book_data()
+    jobs = [(config, int(seed)) for config, seed in jobs]
+    on_cpu = choose_device(device).type == "cpu"
+    if workers == "auto":
+        workers = min(len(jobs), torch.get_num_threads()) if on_cpu else 1
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int or 'auto', got {workers!r}")
+    workers = min(workers, len(jobs)) if on_cpu else 1
+    if workers > 1:
+        results = _run_in_workers(jobs, data, workers, progress)
+    else:
+        results = [_timed_run(config, seed, data, device, progress) for config, seed in jobs]
     epoch_rows, step_rows, models = [], [], {}
-    for config in configs:
-        for seed in seeds:
-            start = time.perf_counter()
-            model, history = run(config, seed, data, device=device, progress=progress)
-            for record in history.epochs:
-                epoch_rows.append({"config": config.name, "seed": seed} | record)
-            step_rows += [{"config": config.name, "seed": seed, "step": i, "loss": v} for i, v in enumerate(history.step_loss, 1)]
-            models[config.name, seed] = model
-            epoch_rows[-1]["run_seconds"] = time.perf_counter() - start
-    return Runs(pd.DataFrame(epoch_rows), pd.DataFrame(step_rows), models)
+    for (config, seed), (model, history, seconds) in zip(jobs, results):
+        for record in history.epochs:
+            epoch_rows.append({"config": config.name, "seed": seed} | record)
+        epoch_rows[-1]["run_seconds"] = seconds
+        step_rows += [{"config": config.name, "seed": seed, "step": i, "loss": v} for i, v in enumerate(history.step_loss, 1)]
+        models[config.name, seed] = model
+    return Runs(pd.DataFrame(epoch_rows), pd.DataFrame(step_rows), models, workers)
+
+
+def _timed_run(config: Config, seed: int, data: MNIST, device=None, progress: bool | None = None):
+    start = time.perf_counter()
+    model, history = run(config, seed, data, device=device, progress=progress)
+    return model, history, time.perf_counter() - start
+
+
+# Each worker process gets the data once, when it starts, instead of once per job.
+_worker_data: MNIST | None = None
+
+
+def _start_worker(data: MNIST, threads: int) -> None:
+    global _worker_data
+    _worker_data = data
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(config: Config, seed: int):
+    return _timed_run(config, seed, _worker_data, device="cpu", progress=False)
+
+
+def _run_in_workers(jobs: list[tuple[Config, int]], data: MNIST, workers: int, progress: bool | None) -> list:
+    """(model, history, seconds) of each job, trained in ``workers`` processes."""
+    for config, _ in jobs:
+        try:
+            pickle.dumps(config)
+        except Exception as error:  # lambdas, local classes ...
+            raise TypeError(f"config {config.name!r} cannot be sent to a worker process ({error}); "
+                            "build its model with a class or functools.partial, or use workers=1") from None
+    threads = max(1, torch.get_num_threads() // workers)
+    # "spawn": a fresh interpreter per worker, safe where forking a threaded process (Jupyter) is not.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(data, threads)) as pool:
+        futures = [pool.submit(_run_in_worker, config, seed) for config, seed in jobs]
+        for _ in tqdm(as_completed(futures), total=len(futures), desc=f"runs ({workers} workers)",
+                      disable=not show_progress(progress)):
+            pass
+        return [future.result() for future in futures]
 
 
 def train_size_sweep(config: Config, sizes: list[int], seeds: int | list[int], data: MNIST | None = None,

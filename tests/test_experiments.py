@@ -1,5 +1,7 @@
 """Experiment helpers: the reports' configurations, the size sweep, convergence, figures."""
 
+from functools import partial
+
 import matplotlib
 import pandas as pd
 import pytest
@@ -9,10 +11,10 @@ matplotlib.use("Agg")
 
 from mnist_lib import experiments, plots  # noqa: E402
 from mnist_lib.experiments import (AUTOENCODER, CONFIGS, JETIR_CONFIGS, REPORTS, Config, epochs_to,  # noqa: E402
-                                   run_seeds, train_size_sweep)
+                                   run_jobs, run_seeds, train_size_sweep)
 from mnist_lib.models import MLP  # noqa: E402
 
-TINY = Config("tiny", lambda: MLP((784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
+TINY = Config("tiny", partial(MLP, (784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
 
 
 @pytest.fixture
@@ -81,3 +83,39 @@ def test_fit_kwargs_carry_every_setting_to_fit():
     # every Config field that is a training setting reaches fit
     settings = set(Config.__dataclass_fields__) - {"name", "model", "loss", "optimizer_kwargs"}
     assert settings <= set(kwargs)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_workers_train_the_same_networks_as_one_process(small, one_thread):
+    jobs = [(TINY, 0), (TINY.with_(name="tiny sgd", optimizer="sgd"), 1), (TINY, 2)]
+    alone = run_jobs(jobs, small, progress=False)
+    side_by_side = run_jobs(jobs, small, progress=False, workers=2)
+    assert side_by_side.workers == 2 and alone.workers == 1
+    assert side_by_side.epochs[["config", "seed"]].equals(alone.epochs[["config", "seed"]])  # the jobs' order
+    pd.testing.assert_frame_equal(side_by_side.final()[["test_loss", "test_acc"]], alone.final()[["test_loss", "test_acc"]])
+    for key, model in alone.models.items():
+        for a, b in zip(model.state_dict().values(), side_by_side.models[key].state_dict().values()):
+            assert torch.equal(a, b), key
+
+
+def test_workers_refuse_what_cannot_reach_them(small):
+    lambda_config = TINY.with_(model=lambda: MLP((784, 16, 10), "relu"))
+    with pytest.raises(TypeError, match="functools.partial"):
+        run_seeds(lambda_config, seeds=[0, 1], data=small, progress=False, workers=2)
+    with pytest.raises(ValueError, match="workers"):
+        run_seeds(TINY, seeds=[0], data=small, progress=False, workers=0)
+
+
+def test_every_named_config_can_go_to_a_worker():
+    import pickle
+
+    named = list(CONFIGS.values()) + JETIR_CONFIGS + experiments.ROBUSTNESS_CONFIGS + [experiments.ELASTIC_SINGLE]
+    for config in named:
+        assert pickle.loads(pickle.dumps(config)).name == config.name
