@@ -89,3 +89,16 @@ def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     src_x, dst_x = slice(max(0, -dx), min(w, w - dx)), slice(max(0, dx), min(w, w + dx))
     out[..., dst_y, dst_x] = images[..., src_y, src_x]
     return out
+
+
+def rotate_images(images: torch.Tensor, degrees: float | torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, 28, 28) turned by ``degrees`` about their centre: one angle, or one per image (the sign sets the way).
+
+    Bilinear resampling, rounded back to uint8 grey levels like any other MNIST image.
+    """
+    angle = torch.as_tensor(degrees, dtype=torch.float32).expand(len(images)) * (math.pi / 180)
+    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros(len(images))
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    x = images.float().unsqueeze(1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False).squeeze(1).round().clamp(0, 255).to(torch.uint8)

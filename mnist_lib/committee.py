@@ -1,8 +1,11 @@
-"""A committee (ensemble) of independently trained networks (chapter 7).
+"""A committee (ensemble) of independently trained networks, and test-time augmentation (chapter 7).
 
 Each member gives class probabilities; the committee averages them and picks the most
 probable class. Members that err on *different* digits outvote each other's mistakes,
 which is how Ciresan et al. (2011, 2012) went below 0.3% error on MNIST.
+
+Test-time augmentation asks each member more than once: about the digit itself and about
+a few slightly moved and turned copies of it (:data:`TTA_VIEWS`), and averages the answers.
 """
 
 from __future__ import annotations
@@ -13,28 +16,50 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import MEAN, STD, Split
+from .augment import rotate_images, shift_images
+from .data import MEAN, STD
 from .train import predict_proba
 
+# A view of a digit: (dx, dy) whole pixels of shift, then a turn by degrees.
+View = tuple[int, int, float]
+AS_IS: tuple[View, ...] = ((0, 0, 0.0),)
+# The digit, moved one pixel right, left, down and up, and turned 5 degrees each way: the
+# small end of what the chapter's networks were trained on (DISTORTIONS), so each copy is
+# a digit they read well.
+TTA_VIEWS: tuple[View, ...] = AS_IS + ((1, 0, 0.0), (-1, 0, 0.0), (0, 1, 0.0), (0, -1, 0.0), (0, 0, 5.0), (0, 0, -5.0))
 
-def committee_proba(members: Sequence[nn.Module], images, *, normalization: tuple[float, float] = (MEAN, STD),
-                    device=None) -> torch.Tensor:
-    """The members' softmax outputs (N, 10), averaged."""
+
+def view(images: torch.Tensor, dx: int, dy: int, degrees: float) -> torch.Tensor:
+    """uint8 images (N, 28, 28) shifted by (dx, dy) pixels, then turned by ``degrees``."""
+    moved = shift_images(images, dx, dy)
+    return rotate_images(moved, degrees) if degrees else moved
+
+
+def member_probabilities(members: Sequence[nn.Module], images: torch.Tensor, *, views: Sequence[View] = AS_IS,
+                         normalization: tuple[float, float] = (MEAN, STD), device=None) -> torch.Tensor:
+    """Every member's softmax output for every view of uint8 ``images`` (N, 28, 28): (members, views, N, 10)."""
     if not members:
         raise ValueError("a committee needs at least one member")
-    return torch.stack([predict_proba(m, images, device=device, normalization=normalization) for m in members]).mean(0)
+    copies = [images if v == (0, 0, 0) else view(images, *v) for v in views]
+    return torch.stack([torch.stack([predict_proba(m, x, device=device, normalization=normalization) for x in copies])
+                        for m in members])
 
 
-def committee_sizes(members: Sequence[nn.Module], split: Split, *, normalization: tuple[float, float] = (MEAN, STD),
-                    device=None) -> pd.DataFrame:
-    """Test accuracy of the committee of the first k members, for k = 1 .. len(members).
+def committee_proba(members: Sequence[nn.Module], images, *, views: Sequence[View] = AS_IS,
+                    normalization: tuple[float, float] = (MEAN, STD), device=None) -> torch.Tensor:
+    """The members' softmax outputs (N, 10), averaged (over the ``views`` too)."""
+    return member_probabilities(members, images, views=views, normalization=normalization, device=device).mean((0, 1))
 
-    One table row per k: members, test_acc, errors. Each member's probabilities are
-    computed once.
+
+def committee_sizes(probabilities: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
+    """Accuracy of the committee of the first k members, for k = 1 .. all.
+
+    ``probabilities``: each member's class probabilities (members, N, 10), e.g. from
+    :func:`member_probabilities` averaged over its views. One table row per k: members,
+    test_acc, errors.
     """
-    probs = [predict_proba(m, split.images, device=device, normalization=normalization) for m in members]
     rows = []
-    for k in range(1, len(probs) + 1):
-        correct = torch.stack(probs[:k]).mean(0).argmax(1).eq(split.labels)
+    for k in range(1, len(probabilities) + 1):
+        correct = probabilities[:k].mean(0).argmax(1).eq(labels)
         rows.append({"members": k, "test_acc": correct.float().mean().item(), "errors": int((~correct).sum())})
     return pd.DataFrame(rows)

@@ -8,15 +8,13 @@ These functions make the moved and turned test sets and measure any model on the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .augment import shift_images
+from .augment import rotate_images, shift_images
 from .data import Split
 from .train import predict
 
@@ -35,16 +33,10 @@ def shifted(split: Split, pixels: int, seed: int = 0) -> Split:
 def rotated(split: Split, degrees: float, seed: int = 0) -> Split:
     """Each image turned by ``degrees`` about its centre, clockwise or anticlockwise at random per image.
 
-    Bilinear resampling, rounded back to uint8 grey levels like any other MNIST image.
+    Bilinear resampling (:func:`~mnist_lib.augment.rotate_images`).
     """
     sign = torch.randint(2, (len(split),), generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    angle = sign * math.radians(degrees)
-    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros(len(split))
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    x = split.images.float().unsqueeze(1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    images = F.grid_sample(x, grid, align_corners=False).squeeze(1).round().clamp(0, 255).to(torch.uint8)
-    return Split(images, split.labels)
+    return Split(rotate_images(split.images, sign * degrees), split.labels)
 
 def robustness(models: dict[str, tuple[nn.Module, tuple[float, float]]], split: Split,
                shifts: Iterable[int] = range(7), angles: Iterable[float] = range(0, 31, 5), *,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mnist_lib.augment import ElasticAffine, RandomAffine, gaussian_blur
-from mnist_lib.committee import committee_proba, committee_sizes
+from mnist_lib.committee import TTA_VIEWS, committee_proba, committee_sizes, member_probabilities, view
 from mnist_lib.data import Split, normalize
 from mnist_lib.models import BNCNN, count_parameters
 from mnist_lib.robustness import robustness, rotated, shifted
@@ -103,13 +103,27 @@ def test_committee_averages_probabilities(mnist):
     images = mnist.test.images[:20]
     expected = sum(predict_proba(m, images) for m in members) / 3
     assert torch.allclose(committee_proba(members, images), expected, atol=1e-6)
-    sizes = committee_sizes(members, mnist.test.head(20))
+    sizes = committee_sizes(member_probabilities(members, images)[:, 0], mnist.test.labels[:20])
     assert list(sizes["members"]) == [1, 2, 3]
     single = predict_proba(members[0], images).argmax(1).eq(mnist.test.labels[:20]).float().mean().item()
     assert math.isclose(sizes["test_acc"].iloc[0], single)
     assert (sizes["errors"] == ((1 - sizes["test_acc"]) * 20).round().astype(int)).all()
     with pytest.raises(ValueError, match="at least one member"):
         committee_proba([], images)
+
+
+def test_test_time_augmentation_averages_over_moved_copies(mnist):
+    torch.manual_seed(0)
+    members = [nn.Sequential(nn.Flatten(), nn.Linear(784, 10)) for _ in range(2)]
+    images = mnist.test.images[:8]
+    probs = member_probabilities(members, images, views=TTA_VIEWS)
+    assert probs.shape == (2, len(TTA_VIEWS), 8, 10)
+    assert torch.equal(view(images, 0, 0, 0), images)
+    turned = view(images, 1, 0, 5.0)
+    assert turned.dtype == torch.uint8 and not torch.equal(turned, images)
+    expected = sum(predict_proba(members[1], view(images, *v)) for v in TTA_VIEWS) / len(TTA_VIEWS)
+    assert torch.allclose(probs[1].mean(0), expected, atol=1e-6)
+    assert torch.allclose(committee_proba(members, images, views=TTA_VIEWS), probs.mean((0, 1)), atol=1e-6)
 
 
 def test_saved_committee_loads_back_with_the_same_answers(tmp_path, mnist):
