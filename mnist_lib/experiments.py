@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from .augment import ElasticAffine, RandomAffine
 from .data import MEAN, MNIST, STD, load_mnist
@@ -321,7 +321,7 @@ def run_jobs(
     jobs = [(config, int(seed)) for config, seed in jobs]
     on_cpu = choose_device(device).type == "cpu"
     if workers == "auto":
-        workers = min(len(jobs), torch.get_num_threads()) if on_cpu else 1
+        workers = torch.get_num_threads()
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int or 'auto', got {workers!r}")
     workers = min(workers, len(jobs)) if on_cpu else 1
