@@ -9,7 +9,8 @@ PROFILE ?= full
 CH ?= 01
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install book serve test unit chapters-smoke book-check browser-deps browser reproduce chapter lab data doctor bench clean
+.PHONY: install book serve test unit chapters-smoke book-check browser-deps browser reproduce chapter lab data doctor bench gpu-check clean
+.PHONY: pdf-deps pdf test-pdf metadata
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=/path/to/python3.11")'
@@ -50,6 +51,25 @@ browser-deps: $(STAMP)  ## Chromium and chromedriver (Debian packages) for the b
 browser: browser-deps book-check  ## the website in headless Chromium: draw-a-digit page, every page clean; screenshots in _build/screenshots
 	MNIST_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -q
 
+pdf-deps: $(STAMP)  ## Chromium and pdftotext (Debian packages) for the PDF, if missing
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/pdftotext ]; then \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium poppler-utils; \
+	fi
+
+pdf: pdf-deps  ## the whole book as one PDF, _build/pdf/book.pdf: the single-page website printed by headless Chromium
+	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/pdf --keep-going
+	/usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
+	  --no-pdf-header-footer --virtual-time-budget=60000 --run-all-compositor-stages-before-draw \
+	  --print-to-pdf=$(CURDIR)/_build/pdf/book.pdf file://$(CURDIR)/_build/pdf/_build/singlehtml/index.html
+	@echo "The PDF is at $(CURDIR)/_build/pdf/book.pdf"
+
+test-pdf: pdf  ## make pdf, then check it: page count, every chapter's title in its text (slow: not in make test)
+	MNIST_PDF_TESTS=1 $(BIN)/python -m pytest tests/test_publish.py -q -k pdf
+
+metadata: $(STAMP)  ## copy author, repository and year from pyproject.toml's [tool.mnist_book] wherever they are repeated
+	$(BIN)/python tests/book_metadata.py
+
 reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by default, or smoke)
 	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/*.ipynb
 
@@ -70,6 +90,9 @@ doctor: $(STAMP)  ## print the environment, the device, whether the data check o
 bench: $(STAMP)  ## the speed benchmark on this machine's best device: table on screen, JSON in bench/
 	mkdir -p bench
 	$(BIN)/python -m mnist_lib bench --out bench/$$($(BIN)/python -c "from mnist_lib.train import choose_device; print(choose_device().type)").json
+
+gpu-check: $(STAMP)  ## on a CUDA machine: tests, syncs, resumes, benchmark, chapters on the GPU; PASS/FAIL vs the GPU targets (~10 min; BUDGET=seconds)
+	$(BIN)/python -m mnist_lib.gpu_check $(if $(BUDGET),--budget $(BUDGET))
 
 clean:  ## remove the built website
 	rm -rf _build

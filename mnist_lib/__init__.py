@@ -13,6 +13,9 @@ The modules, one concern each:
 * :mod:`mnist_lib.plots`: the figure helpers
 * :mod:`mnist_lib.book`: what the chapters share (glue, showing source, provenance)
 * :mod:`mnist_lib.doctor`: the environment report of ``python -m mnist_lib doctor``
+* :mod:`mnist_lib.files`: safe writes (atomic, never over a device or a link's surprise, errors in one line)
+* :mod:`mnist_lib.web`: the shipped networks (``load_model``), their export for the browser, the draw widget
+* :mod:`mnist_lib.gpu_check`: ``make gpu-check``, the one-command proof on a CUDA machine
 """
 
 from .checkpoint import CheckpointError, load_weights
@@ -31,11 +34,12 @@ from .train import (
     predict_proba,
     seed_everything,
 )
+from .web import load_model  # the shipped networks (package data), by name or sidecar path
 
 __version__ = "0.1.0"
 __all__ = [
     "MNIST", "DeviceLoader", "MNISTDataError", "Split", "load_mnist", "normalize",
     "REPORTS", "Config", "run_seeds", "MLP", "count_parameters", "profile",
     "History", "TrainingDiverged", "choose_device", "evaluate", "fit", "predict", "predict_proba",
-    "seed_everything", "CheckpointError", "load_weights", "to_mnist",
+    "seed_everything", "CheckpointError", "load_weights", "to_mnist", "load_model",
 ]

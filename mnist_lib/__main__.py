@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
+import warnings
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
+from . import checkpoint as ckpt
 from . import data as data_mod
+from . import files
+from .augment import RandomAffine
 from .bench import MODELS as BENCH_MODELS
-from .checkpoint import CheckpointError, atomic_save
-from .experiments import CONFIGS
-from .models import count_parameters
-from .train import DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, fit, seed_everything
+from .checkpoint import CheckpointError
+from .experiments import CONFIGS, LOSSES, UNIT, Config
+from .models import Standardize, count_parameters
+from .train import (DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, evaluate, fit,
+                    seed_everything)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the message and where the usage is, not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def number(kind: type, low: float, high: float, what: str):
@@ -51,25 +65,28 @@ def device_name(text: str) -> torch.device:
 
 
 def writable_path(text: str) -> Path:
-    path = Path(text)
-    folder = path.parent
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a folder; name a file")
-    if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(folder)!r} {problem}")
-    try:  # a real write: os.access says yes to root, also on read-only file systems
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise argparse.ArgumentTypeError(
-            f"cannot write {text!r}: the folder {str(folder)!r} is not writable ({e.strerror})"
-        ) from None
-    return path
+    """A file that can be written (:func:`mnist_lib.files.check_writable`): not a folder or a device, in a
+    writable folder. A symbolic link is written through to its target."""
+    try:
+        return files.check_writable(text)
+    except files.WriteError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def folder_name(text: str) -> str:
+    if not text.strip():  # Path("") is the current folder: never what an empty value meant
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty one (leave --data out to use the "
+                                         "project's data/mnist)")
+    return text
+
+
+DATA_HELP = "folder of the four MNIST IDX files (default: the project's data/mnist)"
+NO_VERIFY_HELP = ("read the files without checking that they are the original MNIST: any IDX dataset with "
+                  "MNIST's file names (28x28 uint8 images, labels 0-9)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnist_lib", description="The MNIST Book's library, from the shell.")
+    parser = Parser(prog="python -m mnist_lib", description="The MNIST Book's library, from the shell.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -94,15 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=positive_int, help="train on the first N images only (quick tries)")
     train.add_argument("--save", type=writable_path, metavar="FILE", help="write the trained weights (state_dict) to this file")
     train.add_argument("--checkpoint", type=writable_path, metavar="FILE",
-                       help="write the whole training state to this file after every epoch (atomically)")
+                       help="write the whole training state to this file after every epoch (atomically); "
+                            "one run at a time may use it")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint if it exists (same setup and options), else start afresh")
-    train.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even though --checkpoint exists, replacing it after the first epoch")
+    train.add_argument("--data", type=folder_name, help=DATA_HELP)
+    train.add_argument("--no-verify", action="store_true",
+                       help=NO_VERIFY_HELP + "; other data than MNIST are standardised with their own mean and std")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     check = commands.add_parser("data", help="verify the MNIST files and print what they hold")
     check.set_defaults(subparser=check)
-    check.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
+    check.add_argument("--data", type=folder_name, help=DATA_HELP)
+    check.add_argument("--no-verify", action="store_true", help=NO_VERIFY_HELP)
 
     doctor = commands.add_parser(
         "doctor", help="print a report of the environment, the data and the book, to paste into a question",
@@ -111,17 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(subparser=doctor)
     doctor.add_argument("--build", action="store_true", help="also build the book into a temporary folder (slow)")
-    doctor.add_argument("--data", help="folder of the four MNIST IDX files (default: the project's data/mnist)")
+    doctor.add_argument("--data", type=folder_name, help=DATA_HELP)
     doctor.add_argument("--root", type=Path, help="the book's folder (default: the project that holds mnist_lib)")
 
     export_web = commands.add_parser(
         "export-web", help="export a shipped model's weights to JSON for the draw-a-digit page (chapter 8)",
-        description="Write the layers and weights of a model in weights/ as JSON for the browser (draw.js), after "
+        description="Write the layers and weights of a shipped model (mnist_lib/weights/) as JSON for the browser (draw.js), after "
                     "checking that the exported layers reproduce PyTorch's logits.",
     )
     export_web.set_defaults(subparser=export_web)
     export_web.add_argument("model", nargs="?", default="lenet5_improved",
-                            help="a model name in weights/ (default: lenet5_improved), or the path of its .json sidecar or .pt")
+                            help="a model name in mnist_lib/weights/ (default: lenet5_improved), or the path of its .json sidecar or .pt")
     export_web.add_argument("--out", type=writable_path, metavar="FILE",
                             help="where to write the JSON (default: _static/draw/MODEL.json)")
 
@@ -152,6 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pixel_stats(split: data_mod.Split) -> tuple[float, float]:
+    """Mean and standard deviation of a split's pixels on the [0, 1] scale (from a histogram: no float copy)."""
+    counts = torch.bincount(split.images.flatten(), minlength=256).double()
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    mean = (counts * levels).sum() / counts.sum()
+    std = ((counts * (levels - mean) ** 2).sum() / counts.sum()).sqrt()
+    return mean.item(), std.item()
+
+
+def format_epoch(record: dict) -> str:
+    """One epoch's line: classifiers report loss and accuracy, autoencoders only the loss."""
+    metrics = "  ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
+    return f"epoch {record['epoch']:3d}  {metrics}  ({record['seconds']:.1f} s)"
+
+
+def show(line: str) -> None:
+    tqdm.write(line, file=sys.stdout)  # above the progress bar, if there is one
+    sys.stdout.flush()
+
+
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = CONFIGS[args.model]
     changes = {k: v for k, v in {
@@ -159,43 +202,120 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "optimizer": args.optimizer, "schedule": args.schedule,
     }.items() if v is not None}
     config = replace(config, **changes)
-    if args.resume and not args.checkpoint:
-        parser.error("--resume needs --checkpoint FILE, the checkpoint to resume from")
+    for flag in ("resume", "overwrite"):
+        if getattr(args, flag) and not args.checkpoint:
+            parser.error(f"--{flag} needs --checkpoint FILE, the checkpoint to {flag.replace('overwrite', 'replace')}")
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --checkpoint, --overwrite starts a new one over it: choose one")
     if args.save and args.checkpoint and args.save.resolve() == args.checkpoint.resolve():
         parser.error("--save and --checkpoint name the same file; give them different names")
     try:
         device = args.device or choose_device()  # $MNIST_DEVICE, else the best available
     except ValueError as e:
         parser.error(f"${DEVICE_ENV_VAR}: {e}")
-    data = data_mod.load_mnist(args.data)
+    with ExitStack() as stack:
+        if args.checkpoint:
+            stack.enter_context(ckpt.locked(args.checkpoint))  # two runs on one checkpoint would spoil it
+            if args.checkpoint.exists() and not (args.resume or args.overwrite):
+                parser.error(f"--checkpoint {args.checkpoint} exists: add --resume to continue its run, "
+                             "or --overwrite to start afresh and replace it")
+        return train_command(args, parser, config, device)
+
+
+def for_other_data(config: Config, data: data_mod.MNIST, folder: Path) -> Config:
+    """``config`` for data that are not MNIST's: standardised with their own mean and std (said in one line).
+
+    A setup that keeps the pixels in [0, 1] keeps them so: it has no standardisation to recompute.
+    """
+    if config.normalization == UNIT:
+        print(f"{folder} holds other data than MNIST; this setup keeps the pixels in [0, 1]")
+        return config
+    mean, std = pixel_stats(data.train)
+    if not std > 0:
+        raise data_mod.MNISTDataError(folder, "training images with more than one grey level",
+                                      f"every pixel {mean * 255:.0f}", "check the files")
+    print(f"{folder} holds other data than MNIST: pixels standardised with their own mean {mean:.4f} and "
+          f"std {std:.4f} (of its {len(data.train):,} training images), not MNIST's")
+    return replace(config, normalization=(mean, std))
+
+
+def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Config,
+                  device: torch.device) -> int:
+    """``train`` once the options are checked (and the checkpoint locked)."""
+    data = data_mod.load_mnist(args.data, verify=not args.no_verify)
+    if args.no_verify and not data_mod.is_original_mnist(args.data):
+        config = for_other_data(config, data, data_mod.data_root(args.data))
     train = data.train.head(args.limit) if args.limit else data.train
     seed_everything(args.seed)
-    model = config.model()
+    # The standardisation is the model's first layer: a --save file says how to scale its inputs.
+    model = nn.Sequential(Standardize(*config.normalization), config.model())
+    sizes = ({args.save: files.nbytes(model.state_dict())} if args.save else {}) | (
+        {args.checkpoint: ckpt.estimated_size(model)} if args.checkpoint else {})
+    try:  # before the work, not after it
+        files.check_room(sizes)
+    except files.WriteError as e:
+        parser.error(str(e))
     print(f"{config}; {count_parameters(model):,} parameters, {len(train):,} training images, on {device}")
+    resumed = 0
     if args.checkpoint and args.resume and args.checkpoint.exists():
-        print(f"resuming from {args.checkpoint}")
+        state = ckpt.read_checkpoint(args.checkpoint)
+        resumed = state["epoch"]
+        print(f"resuming from {args.checkpoint}: {resumed} of {state['run']['epochs']} epochs done")
+        for record in state["history"]["epochs"]:
+            print(format_epoch(record))
     elif args.checkpoint:
         fresh = f"no checkpoint at {args.checkpoint} yet, starting afresh; " if args.resume else ""
-        print(f"{fresh}checkpoint after every epoch: {args.checkpoint}")
-    history = fit(model, train, evals={"test": data.test}, seed=args.seed, device=device,
-                  progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
-                  **config.fit_kwargs())
-    for r in history.epochs:  # classifiers report loss and accuracy, autoencoders only the loss
-        metrics = "  ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in r.items() if k not in ("epoch", "seconds"))
-        print(f"epoch {r['epoch']:3d}  {metrics}  ({r['seconds']:.1f} s)")
+        print(f"{fresh}checkpoint after every epoch: {args.checkpoint}", flush=True)
+    trained = []
+
+    def epoch_done(record: dict) -> None:
+        trained.append(record["epoch"])
+        show(format_epoch(record))
+
+    augment = config.augment
+    if isinstance(augment, RandomAffine):  # it fills with the background of the pixels it gets: [0, 1] ones
+        augment = replace(augment, normalization=UNIT)
+    try:
+        history = fit(model, train, evals={"test": data.test}, seed=args.seed, device=device,
+                      progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
+                      on_epoch=epoch_done, **config.fit_kwargs(normalization=UNIT, augment=augment))
+    except KeyboardInterrupt:
+        last = trained[-1] if trained else resumed
+        if not args.checkpoint:
+            hint = ""
+        elif last:
+            hint = f"; add --resume to continue from the last checkpoint, {args.checkpoint} (epoch {last})"
+        else:
+            hint = "; nothing to resume: the first checkpoint is written at the end of epoch 1"
+        print(f"interrupted{hint}", file=sys.stderr)
+        return 130
+    if trained:
+        final = history.epochs[-1]
+        scores = {k.removeprefix("test_"): v for k, v in final.items() if k.startswith("test_")}
+    else:  # a finished run, restored: measure its weights rather than repeat the file's numbers
+        scores = evaluate(model, data.test, device=device, loss_fn=LOSSES[config.loss], normalization=UNIT,
+                          target=config.target)
     if config.target == "label":
-        print(f"test accuracy: {history.final('test_acc'):.4f}")
+        print(f"test accuracy: {scores['acc']:.4f}")
     else:
-        print(f"test loss: {history.final('test_loss'):.4f}")
+        print(f"test loss: {scores['loss']:.4f}")
     if args.save:
-        atomic_save(model.state_dict(), args.save)
-        print(f"weights written to {args.save}")
+        files.save_torch(model.state_dict(), args.save)
+        print(f"weights written to {args.save} (the state_dict of nn.Sequential(Standardize(), the setup's model))")
     return 0
 
 
 def cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    data = data_mod.load_mnist(args.data)  # (not the resolved folder: its errors name $MNIST_DATA if that was used)
-    print(f"{data_mod.data_root(args.data)}: checksums OK")
+    # (args.data, not the resolved folder: errors then name $MNIST_DATA if that was used)
+    data = data_mod.load_mnist(args.data, verify=not args.no_verify)
+    folder = data_mod.data_root(args.data)
+    if not args.no_verify:
+        print(f"{folder}: checksums OK")
+    elif data_mod.is_original_mnist(args.data):
+        print(f"{folder}: the original MNIST (checksums match)")
+    else:
+        mean, std = pixel_stats(data.train)
+        print(f"{folder}: other data than MNIST (checksums differ); training pixels: mean {mean:.4f}, std {std:.4f}")
     for name, split in (("train", data.train), ("test", data.test)):
         print(f"  {name}: images {tuple(split.images.shape)} {split.images.dtype}, labels {tuple(split.labels.shape)} {split.labels.dtype}")
     return 0
@@ -242,21 +362,28 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 1 if args.strict and failed else 0
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, like the errors (not Python's file:line and source)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's own parser, so the hint is its --help
+        args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor, "export-web": cmd_export_web,
                "bench": cmd_bench}[args.command]
-    try:
-        return command(args, args.subparser)
-    except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        checkpoint = getattr(args, "checkpoint", None)
-        hint = f"; add --resume to continue from the last checkpoint, {checkpoint}" if checkpoint else ""
-        print(f"interrupted{hint}", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
+        warnings.showwarning = show_warning
+        try:
+            return command(args, args.subparser)
+        except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged, files.WriteError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

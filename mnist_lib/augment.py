@@ -64,8 +64,10 @@ class ElasticAffine(RandomAffine):
         n, _, h, w = x.shape
         affine = super().grid(x)  # first, so that alpha=0 draws the same maps as RandomAffine
         noise = torch.rand(n * 2, 1, h, w, device=x.device) * 2 - 1  # one field per coordinate
-        field = gaussian_blur(noise, self.sigma).view(n, 2, h, w).permute(0, 2, 3, 1)
-        return affine + field * self.alpha * 2 / torch.tensor([w, h], device=x.device)
+        field = gaussian_blur(noise, self.sigma).view(n, 2, h, w).permute(0, 2, 3, 1) * self.alpha * 2
+        # Pixels to [-1, 1] units, x by the width and y by the height. Python numbers, not a
+        # tensor made from them: that would be a copy from the host (a GPU sync) every batch.
+        return affine + torch.stack([field[..., 0] / w, field[..., 1] / h], -1)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -95,9 +97,15 @@ def rotate_images(images: torch.Tensor, degrees: float | torch.Tensor) -> torch.
     """uint8 images (N, 28, 28) turned by ``degrees`` about their centre: one angle, or one per image (the sign sets the way).
 
     Bilinear resampling, rounded back to uint8 grey levels like any other MNIST image.
+    Runs on the images' device; per-image angles on another device are copied over.
     """
-    angle = torch.as_tensor(degrees, dtype=torch.float32).expand(len(images)) * (math.pi / 180)
-    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros(len(images))
+    n, device = len(images), images.device
+    if isinstance(degrees, (int, float)):  # filled on the device: no copy from the host
+        angle = torch.full((n,), degrees, dtype=torch.float32, device=device)
+    else:
+        angle = torch.as_tensor(degrees, dtype=torch.float32, device=device).expand(n)
+    angle = angle * (math.pi / 180)
+    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     x = images.float().unsqueeze(1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)

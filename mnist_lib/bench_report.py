@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import __version__
+from . import __version__, files
 from .train import describe_device
 
 TARGET_ACC, CH7_TARGET_ACC = 0.99, 0.995
@@ -108,12 +108,9 @@ def plain(value):
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
-    """Write ``result`` as JSON, atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plain(result), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``result`` as JSON, safely: atomically, never over a folder or device (:mod:`mnist_lib.files`)."""
+
+    return files.write_text(Path(path), json.dumps(plain(result), indent=1, allow_nan=False) + "\n")
 
 
 # The parts of a result that are tables (lists of records in the JSON, DataFrames for the chapter).

@@ -1,10 +1,13 @@
-"""MNIST from its IDX files: parsing, checksums, splits and device-resident batching.
+"""MNIST from its IDX files: finding them, parsing, checksums, splits and device-resident batching.
 
-The project ships the four original files under ``data/mnist/``. They are parsed here
-byte by byte (no torchvision needed), verified against the SHA-256 of their
-uncompressed bytes, and returned as ``uint8`` images and ``int64`` labels. Anything
-wrong with the files ends in one :class:`MNISTDataError` that names the file, what was
-expected, what was found and what to do; partial data is never returned.
+The files are looked for in ``root=``, else ``$MNIST_DATA``, else the project's
+``data/mnist`` (in a checkout, which ships the four original files), else the user cache
+(``$XDG_CACHE_HOME/mnist_lib/mnist`` or ``~/.cache/mnist_lib/mnist``), which
+``load_mnist(download=True)`` fills through torchvision. They are parsed here byte by byte,
+verified against the SHA-256 of their uncompressed bytes (known to the library itself, so
+files anywhere can be checked), and returned as ``uint8`` images and ``int64`` labels.
+Anything wrong with the files ends in one :class:`MNISTDataError` that names the file, what
+was expected, what was found and what to do; partial data is never returned.
 
 Training does not use a per-image ``Dataset``/``DataLoader`` pipeline: MNIST fits in
 memory, so :class:`DeviceLoader` keeps a whole split as one normalised tensor on the
@@ -19,16 +22,18 @@ import math
 import os
 import struct
 import sys
+import tempfile
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import torch
 
 DATA_ENV_VAR = "MNIST_DATA"
+# The project's copy: there when the library runs from a checkout, not when pip-installed.
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
 FILES = {
@@ -60,11 +65,16 @@ IDX_TYPES = {
 }
 
 FIX_SHIPPED = (
-    "restore the project's copy (git checkout -- data/mnist) or pass root= a folder "
-    "holding the four original MNIST files"
+    "restore the original files (in a checkout: git checkout -- data/mnist; elsewhere: move damaged ones "
+    "away and call load_mnist(download=True)) or pass root= a folder holding the four original MNIST files"
+)
+FIX_LAYOUT = (
+    FIX_SHIPPED + "; for another dataset, store it in MNIST's layout: 28x28 uint8 images and uint8 "
+    "labels 0-9, one per image, under MNIST's file names"
 )
 MAX_DIMS = 32  # NumPy's limit (NumPy 1.x; 2.x allows 64); MNIST's files have 1 or 3
 GZIP_MAGIC = b"\x1f\x8b"
+READ_CHUNK = 1 << 20  # bytes decompressed at a time: memory stays bounded whatever the file claims
 
 
 class MNISTDataError(ValueError):
@@ -75,11 +85,22 @@ class MNISTDataError(ValueError):
         super().__init__(f"{file}: expected {expected}, found {found}. Fix: {fix}.")
 
 
-def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Parse the bytes of one uncompressed IDX file into a NumPy array.
+def _os_error(path: Path, error: OSError) -> MNISTDataError:
+    """One MNISTDataError for a file or folder the system will not let us read."""
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return MNISTDataError(path, "the file to exist", "no such file")
+    if isinstance(error, PermissionError):
+        fix = (f"give your user read access to it and to its folder (e.g. chmod -R u+rX {path.parent}), "
+               "or copy the files to a folder you can read and pass that folder")
+        return MNISTDataError(path, "permission to read it", "permission denied", fix)
+    return MNISTDataError(path, "a readable file", f"{type(error).__name__}: {error}")
+
+
+def parse_idx_header(raw: bytes, name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+    """Check the IDX header at the start of ``raw``; return (data type, dimensions, header length).
 
     The header is two zero bytes, a type code, the number of dimensions, then each
-    dimension as a big-endian uint32; the data follow in row-major order.
+    dimension as a big-endian uint32.
     """
     if len(raw) < 4:
         raise MNISTDataError(name, "a 4-byte IDX magic number", f"a file of {len(raw)} bytes")
@@ -99,60 +120,130 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     if math.prod(d for d in dims if d) * dtype.itemsize > sys.maxsize:  # NumPy's limit, even for 0 elements
         raise MNISTDataError(name, "dimensions an array can have", f"{'x'.join(map(str, dims))}")
+    return dtype, dims, header
+
+
+def _size_error(name: str, dims: tuple[int, ...], size: int, found: str) -> MNISTDataError:
+    return MNISTDataError(name, f"{size} data bytes for dimensions {'x'.join(map(str, dims))}", found)
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse the bytes of one uncompressed IDX file into a NumPy array.
+
+    After the header (:func:`parse_idx_header`), the data follow in row-major order.
+    """
+    dtype, dims, header = parse_idx_header(raw, name)
     size = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on absurd headers
     if len(raw) - header != size:
         state = "truncated" if len(raw) - header < size else "trailing bytes"
-        raise MNISTDataError(
-            name,
-            f"{size} data bytes for dimensions {'x'.join(map(str, dims))}",
-            f"{len(raw) - header} ({state})",
-        )
+        raise _size_error(name, dims, size, f"{len(raw) - header} ({state})")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def read_idx_file(path: str | os.PathLike, verify: bool = True) -> np.ndarray:
-    """Read one IDX file (``name`` or ``name.gz``), check its SHA-256, and parse it."""
-    path = Path(path)
+def _read_declared(stream: BinaryIO, name: str) -> bytes:
+    """Read one IDX file from ``stream``, no further than one byte past the size its header declares.
+
+    So a damaged or hostile file (a gzip bomb: megabytes that inflate to gigabytes) is
+    refused after reading what it claims to hold, not after filling the memory.
+    """
+    raw = stream.read(4)
+    if len(raw) == 4 and raw[3] <= MAX_DIMS:
+        raw += stream.read(4 * raw[3])
+    dtype, dims, _ = parse_idx_header(raw, name)
+    size = math.prod(dims) * dtype.itemsize
+    chunks, left = [raw], size + 1  # the one extra byte tells a file with trailing bytes
+    while left > 0 and (chunk := stream.read(min(left, READ_CHUNK))):
+        chunks.append(chunk)
+        left -= len(chunk)
+    if left <= 0:
+        raise _size_error(name, dims, size, f"more than {size} (trailing bytes; reading stopped there)")
+    return b"".join(chunks)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The uncompressed bytes of one IDX file (``name`` or ``name.gz``)."""
     try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
-        raise MNISTDataError(path, "the file to exist", "no such file") from None
+        with open(path, "rb") as file:
+            if path.suffix != ".gz":
+                return _read_declared(file, str(path))
+            start = file.read(4)
+            if not start.startswith(GZIP_MAGIC):
+                raise MNISTDataError(
+                    path,
+                    "gzip data (the name ends in .gz), which starts with the bytes 1f 8b",
+                    f"bytes starting {start.hex(' ')}" if start else "an empty file",
+                    "if it is an uncompressed IDX file, remove .gz from its name; otherwise " + FIX_SHIPPED,
+                )
+            file.seek(0)
+            with gzip.GzipFile(fileobj=file) as stream:
+                return _read_declared(stream, str(path))
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        found = f"a truncated or damaged one ({type(e).__name__}: {e})"
+        raise MNISTDataError(path, "a complete gzip file", found) from None
     except OSError as e:
-        raise MNISTDataError(path, "a readable file", f"{type(e).__name__}: {e}") from None
-    if path.suffix == ".gz":
-        if not blob.startswith(GZIP_MAGIC):
-            raise MNISTDataError(
-                path,
-                "gzip data (the name ends in .gz), which starts with the bytes 1f 8b",
-                f"bytes starting {blob[:4].hex(' ')}" if blob else "an empty file",
-                "if it is an uncompressed IDX file, remove .gz from its name; otherwise " + FIX_SHIPPED,
-            )
-        try:
-            raw = gzip.decompress(blob)
-        except (OSError, EOFError, zlib.error) as e:
-            found = f"a truncated or damaged one ({type(e).__name__}: {e})"
-            raise MNISTDataError(path, "a complete gzip file", found) from None
-    else:
-        raw = blob
-    name = path.name.removesuffix(".gz")
-    if verify and name in RAW_SHA256:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != RAW_SHA256[name]:
-            raise MNISTDataError(
-                path,
-                f"uncompressed SHA-256 {RAW_SHA256[name][:16]}...",
-                f"{digest[:16]}... (the bytes differ from the original MNIST)",
-                FIX_SHIPPED + "; to use files you changed on purpose, load them with verify=False",
-            )
-    return parse_idx(raw, str(path))
+        raise _os_error(path, e) from None
+
+
+def _read_idx(path: Path) -> tuple[np.ndarray, str]:
+    """Parse one IDX file, and hash its uncompressed bytes: (array, SHA-256 in hex)."""
+    raw = _read_bytes(path)
+    return parse_idx(raw, str(path)), hashlib.sha256(raw).hexdigest()
+
+
+def _verify(path: Path, digest: str) -> None:
+    """Refuse a file that has one of MNIST's names but not MNIST's bytes."""
+    expected = RAW_SHA256.get(path.name.removesuffix(".gz"))
+    if expected is not None and digest != expected:
+        raise MNISTDataError(
+            path,
+            f"uncompressed SHA-256 {expected[:16]}...",
+            f"{digest[:16]}... (the bytes differ from the original MNIST)",
+            FIX_SHIPPED + "; to use other files under MNIST's names on purpose, pass verify=False "
+            "(command line: --no-verify)",
+        )
+
+
+def read_idx_file(path: str | os.PathLike, verify: bool = True) -> np.ndarray:
+    """Read one IDX file (``name`` or ``name.gz``), check its structure, then its SHA-256 (``verify``)."""
+    path = Path(path)
+    array, digest = _read_idx(path)
+    if verify:
+        _verify(path, digest)
+    return array
 
 
 @dataclass
 class Split:
-    """One part of MNIST: ``images`` uint8 (N, 28, 28) and ``labels`` int64 (N,)."""
+    """One part of MNIST: ``images`` uint8 (N, 28, 28) and ``labels`` int64 (N,) in 0-9.
+
+    Checked on construction (integer labels of another type are converted to int64): a
+    wrong split would otherwise train "fine", e.g. float pixels divided by 255 twice.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        images, labels = self.images, self.labels
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+            raise ValueError(
+                f"Split images must be a uint8 tensor of pixels 0-255, got {_kind(images)}; normalize() "
+                "divides by 255, so [0, 1] floats would be scaled twice: convert them with "
+                "(images * 255).round().to(torch.uint8)")
+        if images.shape[1:] != (28, 28) or images.ndim != 3:
+            raise ValueError(f"Split images must have shape (N, 28, 28), got {tuple(images.shape)}")
+        if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex() \
+                or labels.dtype == torch.bool:
+            raise ValueError(f"Split labels must be integer labels 0-9, got {_kind(labels)}")
+        if labels.ndim != 1:
+            raise ValueError(f"Split labels must be labels of shape (N,), got {tuple(labels.shape)}")
+        if len(labels) != len(images):
+            raise ValueError(f"Split needs one label per image, got {len(images)} images and {len(labels)} labels")
+        if len(labels) and not labels.is_meta:  # meta tensors hold no values to check
+            low, high = (int(v) for v in torch.aminmax(labels))  # one pass over the labels
+            if low < 0 or high > 9:
+                raise ValueError(f"Split labels must be labels 0-9, got {low if low < 0 else high}")
+        self.labels = labels.long()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -165,6 +256,10 @@ class Split:
         return self[:n]
 
 
+def _kind(x) -> str:
+    return f"{x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+
 @dataclass
 class MNIST:
     """The training and test sets, and a validation set when one was split off."""
@@ -174,65 +269,191 @@ class MNIST:
     val: Split | None = None
 
 
+# ------------------------------------------------------------------- finding the files
+
+
+def cache_root() -> Path:
+    """The user cache: ``$XDG_CACHE_HOME/mnist_lib/mnist``, else ``~/.cache/mnist_lib/mnist``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(base) if os.path.isabs(base) else Path.home() / ".cache"  # the XDG spec ignores relative paths
+    return base / "mnist_lib" / "mnist"
+
+
+def _usual_places() -> list[tuple[str, Path]]:
+    """Where the files are looked for when neither ``root=`` nor ``$MNIST_DATA`` names a folder."""
+    return [("the project's copy, in a checkout", DEFAULT_ROOT), ("the user cache", cache_root())]
+
+
 def _find(root: Path, name: str) -> Path:
+    """``root/name.gz`` or ``root/name``, whichever exists (the first, reported missing, if neither)."""
     for candidate in (root / f"{name}.gz", root / name):
-        if candidate.exists():
-            return candidate
-    return root / f"{name}.gz"  # reported as missing by read_idx_file
+        try:
+            if candidate.exists():
+                return candidate
+        except OSError as e:  # e.g. a folder without permission
+            raise _os_error(candidate, e) from None
+    return root / f"{name}.gz"
 
 
-@lru_cache(maxsize=4)
-def _load_split(root: Path, split: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:
-    image_name, label_name = FILES[split]
-    image_path, label_path = _find(root, image_name), _find(root, label_name)
-    images = read_idx_file(image_path, verify)
-    labels = read_idx_file(label_path, verify)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise MNISTDataError(image_path, "uint8 images of shape (N, 28, 28)", f"{images.dtype} {images.shape}")
-    if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise MNISTDataError(label_path, "uint8 labels of shape (N,)", f"{labels.dtype} {labels.shape}")
-    if len(images) != len(labels):
-        raise MNISTDataError(label_path, f"{len(images)} labels, one per image in {image_path.name}", f"{len(labels)}")
-    if labels.size and labels.max() > 9:
-        raise MNISTDataError(label_path, "labels 0-9", f"label {int(labels.max())}")
-    images.setflags(write=False)
-    labels.setflags(write=False)
-    return images, labels
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds any of the four files (then it is the folder meant, even if incomplete)."""
+    return any(_find(folder, name).exists() for name in RAW_SHA256)
+
+
+def _choose(root: str | os.PathLike | None) -> tuple[Path | None, bool]:
+    """(the data folder, whether ``$MNIST_DATA`` named it); the folder is None when nothing was found."""
+    if root is not None:
+        if os.fspath(root) == "":
+            raise MNISTDataError("root", "a folder", "an empty path",
+                                 "name the folder that holds the four MNIST files, or pass no folder at all "
+                                 "(root=None, no --data) to look in the usual places")
+        return Path(root).expanduser().resolve(), False
+    if os.environ.get(DATA_ENV_VAR):
+        return Path(os.environ[DATA_ENV_VAR]).expanduser().resolve(), True
+    return next((folder for _, folder in _usual_places() if _holds_files(folder)), None), False
+
+
+def _nothing_found() -> MNISTDataError:
+    looked = "; ".join([f"${DATA_ENV_VAR} (not set)"] + [f"{folder} ({what})" for what, folder in _usual_places()])
+    return MNISTDataError(
+        "MNIST files",
+        f"the four files ({', '.join(RAW_SHA256)}, each optionally .gz) in one of the places looked in: {looked}",
+        "none of them there",
+        f"set ${DATA_ENV_VAR} to the folder that holds them, pass root= that folder (command line: --data FOLDER), "
+        f"or fetch them into {cache_root()} with load_mnist(download=True)",
+    )
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where the IDX files are: ``root``, else ``$MNIST_DATA``, else the project's ``data/mnist``."""
-    return Path(root or os.environ.get(DATA_ENV_VAR) or DEFAULT_ROOT).expanduser().resolve()
+    """Where the IDX files are: ``root``, else ``$MNIST_DATA``, else the first of the project's
+    ``data/mnist`` (in a checkout) and the user cache (:func:`cache_root`) that holds them.
 
-
-def download_with_torchvision(root: str | os.PathLike) -> Path:
-    """Fetch MNIST with torchvision into ``root`` (needs a network); return the IDX folder."""
-    from torchvision import datasets
-
-    for train in (True, False):
-        datasets.MNIST(str(root), train=train, download=True)
-    return Path(root) / "MNIST" / "raw"
+    Raises :class:`MNISTDataError`, listing the places looked in, when none does.
+    """
+    folder, _ = _choose(root)
+    if folder is None:
+        raise _nothing_found()
+    return folder
 
 
 def _check_folder(folder: Path, named_by_env: bool) -> None:
-    if folder.is_dir():
-        return
+    try:
+        if folder.is_dir():
+            return
+        exists = folder.exists()
+    except OSError as e:
+        raise _os_error(folder, e) from None
+    usual = " and ".join(str(place) for _, place in _usual_places())
     if named_by_env:
         expected = f"a folder holding the four MNIST files (named by ${DATA_ENV_VAR})"
-        fix = f"set ${DATA_ENV_VAR} to an existing folder, or unset it to use the project's copy in {DEFAULT_ROOT}"
+        fix = f"set ${DATA_ENV_VAR} to an existing folder, or unset it to look in the usual places ({usual})"
     else:
         expected = "a folder holding the four MNIST files"
-        fix = f"pass an existing folder (root=, or --data on the command line); the project's copy is in {DEFAULT_ROOT}"
-    raise MNISTDataError(folder, expected, "a file, not a folder" if folder.exists() else "no such folder", fix)
+        fix = (f"pass an existing folder (root=, or --data on the command line), or none to look in the usual "
+               f"places ({usual}); load_mnist(root, download=True) fetches the files into root")
+    raise MNISTDataError(folder, expected, "a file, not a folder" if exists else "no such folder", fix)
+
+
+def _data_folder(root: str | os.PathLike | None) -> Path:
+    """:func:`data_root`, checked to be an existing folder."""
+    folder, named_by_env = _choose(root)
+    if folder is None:
+        raise _nothing_found()
+    _check_folder(folder, named_by_env)
+    return folder
+
+
+# ------------------------------------------------------------------- reading the files
+
+
+def _signature(path: Path) -> tuple[int, ...]:
+    """What changes when the file on disk does: its identity, size and times."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise _os_error(path, e) from None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+@lru_cache(maxsize=8)
+def _read_idx_cached(path: Path, signature: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """:func:`_read_idx` as a read-only array, remembered while the file's ``signature`` is unchanged."""
+    array, digest = _read_idx(path)
+    array.setflags(write=False)
+    return array, digest
+
+
+def _read_checked(path: Path, verify: bool) -> np.ndarray:
+    array, digest = _read_idx_cached(path, _signature(path))
+    if verify:
+        _verify(path, digest)
+    return array
+
+
+def _load_split(root: Path, split: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:
+    image_path, label_path = (_find(root, name) for name in FILES[split])
+    images = _read_checked(image_path, verify)
+    labels = _read_checked(label_path, verify)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise MNISTDataError(image_path, "uint8 images of shape (N, 28, 28)", f"{images.dtype} {images.shape}",
+                             FIX_LAYOUT)
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise MNISTDataError(label_path, "uint8 labels of shape (N,)", f"{labels.dtype} {labels.shape}", FIX_LAYOUT)
+    if len(images) != len(labels):
+        raise MNISTDataError(label_path, f"{len(images)} labels, one per image in {image_path.name}",
+                             f"{len(labels)}", FIX_LAYOUT)
+    if labels.size and labels.max() > 9:
+        raise MNISTDataError(label_path, "labels 0-9", f"label {int(labels.max())}", FIX_LAYOUT)
+    return images, labels
+
+
+def is_original_mnist(root: str | os.PathLike | None = None) -> bool:
+    """Whether the four files in the data folder (see :func:`data_root`) are MNIST's own.
+
+    Compares the SHA-256 of each file's uncompressed bytes with the original's (cheap after
+    :func:`load_mnist`, which has read them). Returns False for files that differ; raises
+    :class:`MNISTDataError` only when the folder or a file cannot be read as IDX at all.
+    """
+    folder = _data_folder(root)
+    paths = {name: _find(folder, name) for name in RAW_SHA256}
+    return all(_read_idx_cached(path, _signature(path))[1] == RAW_SHA256[name] for name, path in paths.items())
+
+
+def _download(root: str | os.PathLike | None) -> None:
+    """Fetch, with torchvision, the files the data folder lacks (into the user cache when none is named).
+
+    Downloads are always verified against MNIST's SHA-256, and only verified files are
+    moved into the folder; files already there are never replaced.
+    """
+    from torchvision import datasets
+
+    folder = _choose(root)[0] or cache_root()
+    missing = [name for name in RAW_SHA256 if not _find(folder, name).exists()]
+    if not missing:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
+            datasets.MNIST(tmp, train=True, download=True)  # fetches all four files
+            fetched = {name: _find(Path(tmp) / "MNIST" / "raw", name) for name in missing}
+            for path in fetched.values():
+                read_idx_file(path, verify=True)
+            for path in fetched.values():
+                os.replace(path, folder / path.name)
+    except (RuntimeError, OSError) as e:  # torchvision reports network failures as RuntimeError
+        reason = " ".join(str(e).split())  # torchvision's message spans several lines
+        raise MNISTDataError(
+            folder, "the MNIST files fetched by torchvision", f"the download failed ({type(e).__name__}: {reason})",
+            f"check the network connection and retry, or fetch the four files ({', '.join(RAW_SHA256)}, "
+            f".gz or not) by hand and put them in {folder}, or in any folder named by ${DATA_ENV_VAR} or root=",
+        ) from None
 
 
 def load_split(split: str, root: str | os.PathLike | None = None, verify: bool = True) -> Split:
     """Load ``"train"`` or ``"test"`` as a :class:`Split` (a fresh copy each call)."""
     if split not in FILES:
         raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
-    folder = data_root(root)
-    _check_folder(folder, named_by_env=root is None and bool(os.environ.get(DATA_ENV_VAR)))
-    images, labels = _load_split(folder, split, verify)
+    images, labels = _load_split(_data_folder(root), split, verify)
     return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
 
 
@@ -259,17 +480,18 @@ def load_mnist(
     """Load MNIST: 60,000 training and 10,000 test images (uint8) with int64 labels.
 
     Args:
-        root: folder of the four IDX files (``.gz`` or not). Default: the project's
-            ``data/mnist`` (or ``$MNIST_DATA``).
+        root: folder of the four IDX files (``.gz`` or not). Default: ``$MNIST_DATA``,
+            else the first of the project's ``data/mnist`` (in a checkout) and the user
+            cache (:func:`cache_root`) that holds them.
         val_fraction: if > 0, split this fraction of the training set off as ``val``
             (seeded by ``split_seed``, so the split is the same every time).
-        verify: check each file's SHA-256 against the original MNIST.
-        download: fetch the files with torchvision into ``root`` first (network needed).
+        verify: check each file's SHA-256 against the original MNIST; ``False`` loads
+            another dataset stored in MNIST's layout under MNIST's file names.
+        download: first fetch, with torchvision, the files the folder lacks (the user
+            cache when no folder is named; network needed; always verified).
     """
     if download:
-        if root is None:
-            raise ValueError("download=True needs a root folder to download into")
-        root = download_with_torchvision(root)
+        _download(root)
     data = MNIST(load_split("train", root, verify), load_split("test", root, verify))
     if val_fraction:
         data.train, data.val = split_train_val(data.train, val_fraction, split_seed)
@@ -340,15 +562,13 @@ def torchvision_root(folder: str | os.PathLike, root: str | os.PathLike | None =
     """
     raw_dir = Path(folder) / "MNIST" / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
-    source = data_root(root)
-    for names in FILES.values():
-        for name in names:
-            target = raw_dir / name
-            if not target.exists():
-                src = _find(source, name)
-                read_idx_file(src)  # verify before copying
-                blob = src.read_bytes()
-                tmp = target.with_suffix(".tmp")
-                tmp.write_bytes(gzip.decompress(blob) if src.suffix == ".gz" else blob)
-                tmp.replace(target)
+    source = _data_folder(root)
+    for name in RAW_SHA256:
+        target = raw_dir / name
+        if not target.exists():
+            src = _find(source, name)
+            read_idx_file(src)  # verify before copying
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(_read_bytes(src))
+            tmp.replace(target)
     return Path(folder)

@@ -101,8 +101,8 @@ def _cuda() -> Check:
 def data_check(root: str | os.PathLike | None = None) -> Check:
     """Load and verify the MNIST files (the SHA-256 of each)."""
     def check() -> Check:
-        folder = data_mod.data_root(root)
         try:
+            folder = data_mod.data_root(root)  # raises, listing where it looked, when no folder holds the files
             data = data_mod.load_mnist(root)  # not `folder`: its errors name $MNIST_DATA when that is the source
         except data_mod.MNISTDataError as e:
             return Check("data", str(e), PROBLEM)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -310,23 +311,31 @@ def run_jobs(
 ) -> Runs:
     """Train each ``(config, seed)`` of ``jobs`` once; the tables keep the order of ``jobs``.
 
-    On a CPU, ``workers > 1`` trains that many runs at once, each in its own process with
-    an equal share of the CPU threads. Small networks use one core better than two, so two
-    of them side by side finish sooner than one after the other (chapter 9 measures it).
-    ``workers="auto"``: one per CPU thread torch uses, at most one per job. On a GPU the
-    runs always go one after another: one process keeps it busy. Results match a run in
-    one process with the same number of threads per run.
+    ``workers > 1`` trains that many runs at once, each in its own process with an equal
+    share of the CPU threads (at most one process per job). On a CPU, small networks use
+    one core better than two, so two of them side by side finish sooner than one after
+    the other (chapter 9 measures it). On a GPU the processes share it, which rarely pays
+    (one process keeps a GPU busy, and each holds its own CUDA context): it is done as
+    asked, with a warning. ``workers="auto"``: on a CPU, one per CPU thread torch uses;
+    on a GPU, 1. Results match a run in one process with the same number of threads per
+    run. Configs must be picklable whenever ``workers > 1``, whatever the device. Models
+    trained in worker processes come back on the CPU.
     """
     data = data or book_data()
     jobs = [(config, int(seed)) for config, seed in jobs]
-    on_cpu = choose_device(device).type == "cpu"
+    device = choose_device(device)
     if workers == "auto":
-        workers = torch.get_num_threads()
-    if not isinstance(workers, int) or workers < 1:
+        workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive int or 'auto', got {workers!r}")
-    workers = min(workers, len(jobs)) if on_cpu else 1
     if workers > 1:
-        results = _run_in_workers(jobs, data, workers, progress)
+        _check_picklable(jobs)  # on any device, so that what runs here runs on every machine
+    workers = min(workers, len(jobs))
+    if workers > 1 and device.type != "cpu":
+        warnings.warn(f"workers={workers} on {device}: {workers} processes share one device, which is rarely "
+                      "faster than one (use workers=1, or device='cpu' for runs side by side on the CPU)", stacklevel=2)
+    if workers > 1:
+        results = _run_in_workers(jobs, data, workers, progress, device)
     else:
         results = [_timed_run(config, seed, data, device, progress) for config, seed in jobs]
     epoch_rows, step_rows, models = [], [], {}
@@ -355,24 +364,31 @@ def _start_worker(data: MNIST, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_worker(config: Config, seed: int):
-    return _timed_run(config, seed, _worker_data, device="cpu", progress=False)
+def _run_in_worker(config: Config, seed: int, device: str):
+    model, history, seconds = _timed_run(config, seed, _worker_data, device=device, progress=False)
+    # Send the weights back as CPU tensors: a GPU tensor would be shared with this process, which ends.
+    return model.cpu(), history, seconds
 
 
-def _run_in_workers(jobs: list[tuple[Config, int]], data: MNIST, workers: int, progress: bool | None) -> list:
-    """(model, history, seconds) of each job, trained in ``workers`` processes."""
+def _check_picklable(jobs: list[tuple[Config, int]]) -> None:
+    """Refuse configs that cannot be sent to a worker process, saying how to fix them."""
     for config, _ in jobs:
         try:
             pickle.dumps(config)
         except Exception as error:  # lambdas, local classes ...
             raise TypeError(f"config {config.name!r} cannot be sent to a worker process ({error}); "
                             "build its model with a class or functools.partial, or use workers=1") from None
+
+
+def _run_in_workers(jobs: list[tuple[Config, int]], data: MNIST, workers: int, progress: bool | None,
+                    device: torch.device) -> list:
+    """(model, history, seconds) of each job, trained in ``workers`` processes on ``device``."""
     threads = max(1, torch.get_num_threads() // workers)
     # "spawn": a fresh interpreter per worker, safe where forking a threaded process (Jupyter) is not.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(data, threads)) as pool:
-        futures = [pool.submit(_run_in_worker, config, seed) for config, seed in jobs]
+        futures = [pool.submit(_run_in_worker, config, seed, str(device)) for config, seed in jobs]
         for _ in tqdm(as_completed(futures), total=len(futures), desc=f"runs ({workers} workers)",
                       disable=not show_progress(progress)):
             pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -61,6 +62,32 @@ class MLP(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class Standardize(nn.Module):
+    """``(x - mean) / std``: the standardisation of the pixels, as the first layer of a model.
+
+    ``nn.Sequential(Standardize(mean, std), model)`` takes [0, 1] pixels (train it with
+    ``fit(..., normalization=(0, 1))``) and gives bitwise the results of ``model`` on
+    pixels standardised by :func:`~mnist_lib.data.normalize` (the same float32 operations).
+    ``mean`` and ``std`` are buffers, so they are saved in the ``state_dict`` with the
+    weights: a file written by ``python -m mnist_lib train --save`` says how its inputs were
+    scaled. To load one, build the same stack with any values and load the file over it::
+
+        model = nn.Sequential(Standardize(), CONFIGS["lenet5"].model())
+        model.load_state_dict(torch.load("lenet5.pt", weights_only=True))
+        predict(model, images, normalization=(0, 1))
+    """
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sub(self.mean).div(self.std)
 
 
 def pooling(kind: str) -> nn.Module:

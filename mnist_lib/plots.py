@@ -1,7 +1,8 @@
 """The book's figures (matplotlib + seaborn). Each helper returns its ``Figure``.
 
 They take the library's own results (tensors, :class:`~mnist_lib.experiments.Runs`
-tables), so a chapter cell is one call.
+tables), so a chapter cell is one call. Tensors may be on any device, or need grad:
+each helper brings them to the host first.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from matplotlib.figure import Figure
 sns.set_theme(context="notebook", style="whitegrid")
 
 
+def _host(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in host memory, out of autograd: what NumPy and matplotlib can read (a GPU tensor is not)."""
+    return t.detach().cpu()
+
+
 def digit_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 10, size: float = 1.0) -> Figure:
     """Images (N, 28, 28) in a grid, each with an optional title (e.g. ``"7->2"``)."""
+    images = _host(images)
     n = len(images)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if titles else 1)), squeeze=False)
@@ -35,7 +42,7 @@ def digit_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols:
 
 def class_balance(labels: torch.Tensor, title: str = "Training images per digit") -> Figure:
     """Bar chart of how many images each digit has."""
-    counts = torch.bincount(labels, minlength=10).numpy()
+    counts = torch.bincount(_host(labels), minlength=10).numpy()
     fig, ax = plt.subplots(figsize=(7, 3))
     sns.barplot(x=np.arange(10), y=counts, ax=ax, color="C0")
     ax.bar_label(ax.containers[0], fontsize=8)
@@ -45,13 +52,14 @@ def class_balance(labels: torch.Tensor, title: str = "Training images per digit"
 
 def mean_digits(images: torch.Tensor, labels: torch.Tensor) -> Figure:
     """The mean image of each digit, 0 to 9."""
+    images, labels = _host(images), _host(labels)
     means = torch.stack([images[labels == d].float().mean(0) for d in range(10)])
     return digit_grid(means, [str(d) for d in range(10)], ncols=10, size=1.1)
 
 
 def pixel_histogram(images: torch.Tensor) -> Figure:
     """Histogram of the grey levels of all pixels (log count axis)."""
-    counts = torch.bincount(images.flatten().long(), minlength=256).numpy()
+    counts = torch.bincount(_host(images).flatten().long(), minlength=256).numpy()
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(np.arange(256), counts, width=1.0, color="C0")
     ax.set(xlabel="grey level (0 = background, 255 = ink)", ylabel="pixels", yscale="log", title="Pixel intensities")
@@ -98,6 +106,7 @@ def runs_vs_report(final: pd.DataFrame, report: float, report_label: str, metric
 
 def confusion(y_true: torch.Tensor, y_pred: torch.Tensor, title: str = "Confusion matrix (test set)") -> Figure:
     """Heatmap of counts: row = true digit, column = predicted digit (diagonal hidden)."""
+    y_true, y_pred = _host(y_true), _host(y_pred)
     matrix = torch.zeros(10, 10, dtype=torch.long)
     matrix.index_put_((y_true.long(), y_pred.long()), torch.ones(len(y_true), dtype=torch.long), accumulate=True)
     off = matrix.numpy().astype(float)
@@ -143,7 +152,7 @@ def compare_configs(final: pd.DataFrame, metric: str = "test_acc", reports: dict
 
 def reconstructions(originals: torch.Tensor, rows: dict[str, torch.Tensor]) -> Figure:
     """Originals on the top row, each named reconstruction (same images) below."""
-    images = torch.cat([originals.float() / 255, *[r.float() for r in rows.values()]])
+    images = torch.cat([_host(originals).float() / 255, *[_host(r).float() for r in rows.values()]])
     n = len(originals)
     fig = digit_grid(images.clamp(0, 1), ncols=n, size=0.9)
     for row, label in enumerate(["original", *rows]):
@@ -153,7 +162,7 @@ def reconstructions(originals: torch.Tensor, rows: dict[str, torch.Tensor]) -> F
 
 def code_scatter(codes: torch.Tensor, labels: torch.Tensor, title: str = "Codes of the test images") -> Figure:
     """Codes coloured by digit; codes of more than 2 dimensions are projected on their first 2 principal components."""
-    codes = codes.float()
+    codes, labels = _host(codes).float(), _host(labels)
     if codes.shape[1] > 2:
         centred = codes - codes.mean(0)
         _, _, v = torch.linalg.svd(centred, full_matrices=False)

@@ -15,11 +15,16 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIZE = 28  # the field
 BOX = 20  # the digit is scaled to fit this box, as in MNIST
 INK_THRESHOLD = 0.1  # share of the strongest ink below which a pixel does not count for the bounding box
+LIGHTING_GRID = 64  # the lighting of a photo is estimated on a copy about this many pixels a side
+LIGHTING_WINDOW = 0.3  # ... through a window this share of the copy's shorter side: wider than strokes, not shadows
+EVEN = 2.0  # grey levels: a background that varies less than this is evenly lit (one level, MNIST's way)
+NO_INK = "found no ink: {what} is a single grey level, so there is no digit to read"
 
 ACCEPTED = (
     "expected images of shape (28, 28), (N, 28, 28) or (N, 1, 28, 28) with N >= 1, holding integer "
@@ -35,6 +40,9 @@ def _open(path: str | os.PathLike) -> Image.Image:
             return image
     except FileNotFoundError:
         raise ValueError(f"no image file at {str(path)!r}; {ACCEPTED}") from None
+    except Image.DecompressionBombError as e:  # PIL's guard against files that decode to gigabytes
+        raise ValueError(f"cannot read {str(path)!r}: the image is too large ({e}); scale it down first "
+                         "(a few hundred pixels a side is plenty for one digit)") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read {str(path)!r} as an image ({e}); {ACCEPTED}") from None
 
@@ -58,6 +66,8 @@ def _greyscale(image: Image.Image) -> np.ndarray:
     image = ImageOps.exif_transpose(image)  # photos store their rotation in EXIF
     if image.mode.startswith(("I", "F")):  # 16-bit or float grey: PIL's convert("L") would clip it
         a = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("float images must hold finite values, got NaN or infinite values")
         top = 1.0 if a.max() <= 1 else 255.0 if a.max() <= 255 else 65535.0
         return (np.clip(a, 0, top) * (255 / top)).astype(np.float32)
     if image.mode in ("P", "PA"):  # a palette may carry transparency
@@ -75,6 +85,43 @@ def _greyscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
+def _border_median(images: torch.Tensor) -> torch.Tensor:
+    """The median of each image's border pixels (N,), for images (N, H, W): the level of its background."""
+    border = torch.cat([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1).float().sort(1).values
+    middle = border.shape[1] // 2  # the border has 2H + 2W pixels, an even number: average the middle two
+    return (border[:, middle - 1] + border[:, middle]) / 2
+
+
+def _local_background(grey: np.ndarray) -> np.ndarray | None:
+    """The background's level at each pixel of ``grey`` (ink lighter than its background), or None if it is even.
+
+    Paper in a photo is lit unevenly (a shadow, a gradient), and one level for the whole
+    picture would turn its darker parts into ink. A morphological opening (a minimum, then
+    a maximum filter) wider than the strokes removes the ink and keeps the lighting. It
+    runs on a small copy of the picture and is scaled back up. The maximum filter sees the
+    minima extended past the edges by point reflection, so that a gradient goes on as it
+    was: the opening of a linear gradient is the gradient itself, up to the edges.
+    """
+    h, w = grey.shape
+    if min(h, w) < 2 * SIZE:  # MNIST-sized pictures hold a digit, not a shadow
+        return None
+    scale = min(1.0, LIGHTING_GRID / max(h, w))
+    small = F.interpolate(torch.from_numpy(grey).double()[None, None], mode="area",
+                          size=(max(1, round(h * scale)), max(1, round(w * scale))))
+    r = round(LIGHTING_WINDOW * min(small.shape[-2:]) / 2)
+    if r < 2:  # a thin strip: no room to tell lighting from ink
+        return None
+
+    def extend(x: torch.Tensor) -> torch.Tensor:
+        return 2 * F.pad(x, (r,) * 4, mode="replicate") - F.pad(x, (r,) * 4, mode="reflect")
+
+    darkest = -F.max_pool2d(-small, 2 * r + 1, stride=1, padding=r)  # windows cut at the edges: no mirrored ink
+    background = F.max_pool2d(extend(darkest), 2 * r + 1, stride=1)
+    if background.max() - background.min() < EVEN:
+        return None
+    return F.interpolate(background, size=(h, w), mode="bilinear", align_corners=False)[0, 0].float().numpy()
+
+
 def to_mnist(image: Image.Image | str | os.PathLike | np.ndarray | torch.Tensor) -> torch.Tensor:
     """One picture of a digit, any size, as MNIST would have it: uint8 (28, 28), white on black.
 
@@ -83,7 +130,8 @@ def to_mnist(image: Image.Image | str | os.PathLike | np.ndarray | torch.Tensor)
     array (uint8 0-255 or float 0-1). The steps are MNIST's own:
 
     1. invert if the background (the median of the border pixels) is light;
-    2. set the background level to 0 and the strongest ink to 255;
+    2. set the background level to 0 and the strongest ink to 255 (where the lighting is
+       uneven, as in a photo with a shadow, the background's level is measured locally);
     3. crop to the ink's bounding box;
     4. scale to fit 20x20, keeping the aspect ratio, with anti-aliasing (Lanczos);
     5. paste into 28x28 so that the centre of mass lands on pixel (14, 14).
@@ -96,14 +144,20 @@ def to_mnist(image: Image.Image | str | os.PathLike | np.ndarray | torch.Tensor)
         image = _from_array(image)
     grey = _greyscale(image)
 
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background > 127.5:
+    background = _border_median(torch.from_numpy(grey)[None]).item()
+    paper = background > 127.5  # dark ink on light paper
+    if paper:
         grey, background = 255 - grey, 255 - background
-    ink = np.clip(grey - background, 0, None)
+    local = _local_background(grey)
+    if local is None:
+        ink = np.clip(grey - background, 0, None)
+    else:
+        ink = np.clip(grey - local, 0, None)
+        if paper:  # a camera sees lighting x reflectance: ink is the share of the paper's light that it takes away
+            ink *= 255 / np.maximum(255 - local, 1)
     strongest = float(ink.max())
     if strongest < 1:
-        raise ValueError("found no ink: the image is a single grey level, so there is no digit to read")
+        raise ValueError(NO_INK.format(what="the image"))
     ink *= 255 / strongest
 
     rows, cols = np.nonzero(ink > INK_THRESHOLD * 255)
@@ -136,6 +190,8 @@ def as_image_batch(images) -> torch.Tensor:
     torch tensor of uint8 0-255 (any integer type in that range) or floats in [0, 1];
     or a PIL image, an image file's path, or a list of either, of any size (each goes
     through :func:`to_mnist`). Returns uint8 for integer input, else float32 scaled by 255.
+    As :func:`to_mnist` does, an image whose background (its border) is light is dark
+    ink on white paper and is inverted, and an image of a single grey level has no ink.
     Anything else raises ``ValueError`` naming what is accepted.
     """
     if _is_picture(images):
@@ -147,7 +203,9 @@ def as_image_batch(images) -> torch.Tensor:
             x = images
         else:
             array = np.asarray(images)
-            x = torch.from_numpy(array if array.flags.writeable else array.copy())
+            if not array.flags.writeable or min(array.strides, default=0) < 0:
+                array = array.copy()  # torch shares only writeable memory with positive strides (np.fliplr has not)
+            x = torch.from_numpy(array)
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"got {type(images).__name__} {_short(images)}; {ACCEPTED}") from None
     shape = tuple(x.shape)
@@ -174,10 +232,29 @@ def as_image_batch(images) -> torch.Tensor:
         if x.min() < 0 or x.max() > 1:
             raise ValueError(f"float images must hold finite values in [0, 1], got {x.min().item():g} to "
                              f"{x.max().item():g} (divide 0-255 floats by 255); {ACCEPTED}")
-        return x.float() * 255
-    if x.min() < 0 or x.max() > 255:
-        raise ValueError(f"integer images must hold values 0-255, got {x.min().item()} to {x.max().item()}; {ACCEPTED}")
-    return x.to(torch.uint8)
+        return _white_on_black(x.float() * 255)
+    if x.dtype in (torch.uint16, torch.uint32, torch.uint64):  # torch stores these but cannot compute with them
+        values = x.numpy(force=True)
+        low, high = int(values.min()), int(values.max())
+    else:
+        low, high = x.min().item(), x.max().item()
+    if low < 0 or high > 255:
+        raise ValueError(f"integer images must hold values 0-255, got {low} to {high}; {ACCEPTED}")
+    return _white_on_black(x.to(torch.uint8))
+
+
+def _white_on_black(x: torch.Tensor) -> torch.Tensor:
+    """Images (N, 28, 28) on the 0-255 scale as MNIST has them: each one with a light background is inverted.
+
+    The border decides, as in :func:`to_mnist`: MNIST centres its digits in a 20x20 box,
+    so the border of a real digit is black.
+    """
+    flat = torch.nonzero(x.flatten(1).amax(1).float() - x.flatten(1).amin(1).float() < 1).flatten().tolist()
+    if flat:
+        what = "the image" if len(x) == 1 else f"image {flat[0]} of the batch (of {len(x)})"
+        raise ValueError(NO_INK.format(what=what) + f"; {ACCEPTED}")
+    light = _border_median(x) > 127.5
+    return torch.where(light[:, None, None], 255 - x, x) if light.any() else x
 
 
 def _short(obj) -> str:

@@ -47,11 +47,12 @@ def robustness(models: dict[str, tuple[nn.Module, tuple[float, float]]], split: 
     tidy table: model, transform ("shift" or "rotation"), amount, test_acc.
     """
     cases = [("shift", s, shifted(split, s)) for s in shifts] + [("rotation", a, rotated(split, a)) for a in angles]
-    rows = []
+    rows, accuracies = [], []
     for name, (model, normalization) in models.items():
         for transform, amount, moved in cases:
-            correct = predict(model, moved.images, device=device, normalization=normalization).eq(moved.labels)
-            rows.append({"model": name, "transform": transform, "amount": amount,
-                         "test_acc": correct.float().mean().item()})
-    return pd.DataFrame(rows)
+            predicted = predict(model, moved.images, device=device, normalization=normalization)
+            accuracies.append(predicted.eq(moved.labels.to(predicted.device)).float().mean())
+            rows.append({"model": name, "transform": transform, "amount": amount})
+    accuracies = torch.stack(accuracies).tolist() if accuracies else []  # one read of the device for the table
+    return pd.DataFrame([{**row, "test_acc": accuracy} for row, accuracy in zip(rows, accuracies)])
 

@@ -4,7 +4,7 @@ The browser side is plain JavaScript in ``_static/draw/draw.js`` (and its ``draw
 the same preprocessing as :func:`mnist_lib.preprocess.to_mnist`, step for step, and a
 forward pass that interprets a list of layers. This module provides everything else:
 
-* the shipped weights: ``weights/NAME.pt`` (a ``state_dict``) and ``weights/NAME.json``
+* the shipped weights: ``mnist_lib/weights/NAME.pt`` (a ``state_dict``) and ``mnist_lib/weights/NAME.json``
   (a sidecar: the architecture, the normalisation, how it was trained, its measured
   test accuracy). :func:`train_drawing_model` made ``lenet5_improved``; a later model
   (e.g. an ensemble: a sidecar with ``members``) replaces it by name, nothing else changes;
@@ -15,7 +15,8 @@ forward pass that interprets a list of layers. This module provides everything e
 * :func:`widget_html` / :func:`widget`: the self-contained HTML of the page (script, style
   and model inlined), which works in Jupyter, on the built website and from ``file://``;
 * :func:`digit_strokes` / :func:`render_strokes`: a test digit turned into pen strokes and
-  drawn like a canvas would, for measuring "drawn digits" without a human.
+  drawn like a canvas would (with the page's pen, :func:`pen_width`, which narrows with a
+  small drawing), for measuring "drawn digits" without a human.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,18 +41,24 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from . import models as models_mod
-from .checkpoint import CheckpointError, atomic_save, load_weights
+from . import files
+from .checkpoint import CheckpointError, load_weights
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = PROJECT_ROOT / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # package data: shipped inside the wheel too
 STATIC_DIR = PROJECT_ROOT / "_static" / "draw"
 DEFAULT_MODEL = "lenet5_improved"
 FORMAT = "mnist_lib web model 1"
 
-# The drawing pad: its size in canvas pixels (10x MNIST's 28) and the pen's width. These
-# are read by draw.js from the model file's "pad" entry, so Python and JS cannot disagree.
+# The drawing pad: its size in canvas pixels (10x MNIST's 28) and the pen. These are read
+# by draw.js from the model file's "pad" entry, so Python and JS cannot disagree. The pen
+# is a share of the drawing's size (the larger side of its strokes' bounding box): a
+# fixed pen would make a small drawing a blob once to_mnist scales it to 20x20.
 PAD_SIZE = 280
-PEN_WIDTH = 20
+PEN_WIDTH = 20  # the widest pen, for a drawing of 240 pixels (the 20x20 box, 12 pad pixels a digit pixel) or more
+PEN_SHARE = PEN_WIDTH / 240
+MIN_PEN = 3
+MIN_DRAWING = 0.15  # share of the pad: a drawing smaller than this (a click, a short dash) is no digit yet
 
 
 class WebModelError(ValueError):
@@ -69,7 +77,7 @@ def train_drawing_model(epochs: int = 8, seed: int = 0, name: str = DEFAULT_MODE
                         progress: bool | None = None) -> dict:
     """Train the improved LeNet-5 once on all 60,000 training images; write its weights and sidecar.
 
-    This is how ``weights/lenet5_improved.pt`` was made (see its ``.json``). The setup is
+    This is how ``mnist_lib/weights/lenet5_improved.pt`` was made (see its ``.json``). The setup is
     :data:`~mnist_lib.experiments.LENET5_IMPROVED` (ReLU, max pooling, dropout 0.5, Adam
     0.002 with a cosine schedule, batches of 128) with random affine distortions of the
     training images, which make hand-drawn digits (slanted, off-size) more familiar,
@@ -136,12 +144,12 @@ def save_model(name: str, networks: list[nn.Module], architecture: dict, normali
     members = []
     for i, net in enumerate(networks, 1):
         weights = folder / (f"{name}.pt" if len(networks) == 1 else f"{name}-{i}.pt")
-        atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, weights)
+        files.save_torch(net.state_dict(), weights)
         members.append({"architecture": architecture, "weights": weights.name, "weights_sha256": _sha256(weights)})
     sidecar = {"name": name, "title": title, **(members[0] if len(members) == 1 else {"members": members}),
                "normalization": list(normalization), "test_acc": scores["acc"], "test_loss": scores.get("loss"),
                "test_images": scores["images"], "training": training}
-    (folder / f"{name}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    files.write_text(folder / f"{name}.json", json.dumps(sidecar, indent=2) + "\n")
     return sidecar
 
 
@@ -150,7 +158,72 @@ def build(architecture: dict) -> nn.Module:
     cls = getattr(models_mod, str(architecture.get("class")), None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise WebModelError(f"unknown architecture class {architecture.get('class')!r}; expected a model of mnist_lib.models")
-    return cls(**architecture.get("kwargs", {}))
+    kwargs = architecture.get("kwargs", {})
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:  # the sidecar's kwargs, not a bug here: say which and why
+        raise WebModelError(f"'kwargs' {_short(kwargs)} do not build a {cls.__name__} ({e}); expected keyword "
+                            f"arguments of mnist_lib.models.{cls.__name__}") from None
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_sidecar(sidecar, path: Path) -> list[tuple[str, dict]]:
+    """The sidecar's members as (key, member), once every entry has its expected form; else a WebModelError naming it.
+
+    A hand-edited sidecar must fail here, with the entry's name, not later as a raw
+    ``TypeError`` somewhere in the export.
+    """
+    def bad(key: str, expected: str, value=None, missing: bool = False) -> WebModelError:
+        return WebModelError(f"{path}: entry {key!r} {'is missing' if missing else 'is ' + _short(value)}; "
+                             f"expected {expected}")
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not isinstance(sidecar, dict):
+        raise WebModelError(f"{path}: expected a JSON object with 'architecture', 'weights' and 'normalization' "
+                            f"entries, found a {type(sidecar).__name__}")
+    if "members" in sidecar:
+        if not (isinstance(sidecar["members"], list) and sidecar["members"]):
+            raise bad("members", "a non-empty list of objects, each with 'architecture' and 'weights'",
+                      sidecar["members"])
+        members = [(f"members[{i}]", m) for i, m in enumerate(sidecar["members"])]
+    else:
+        members = [("", sidecar)]
+    for key, member in members:
+        if not isinstance(member, dict):
+            raise bad(key, "an object with 'architecture' and 'weights' entries", member)
+        at = key + "." if key else ""
+        architecture = member.get("architecture")
+        if not isinstance(architecture, dict):
+            raise bad(at + "architecture", 'an object {"class": "LeNet5", "kwargs": {...}}', architecture,
+                      missing="architecture" not in member)
+        if not isinstance(architecture.get("class"), str):
+            raise bad(at + "architecture.class", 'the name of a model of mnist_lib.models, e.g. "LeNet5"',
+                      architecture.get("class"), missing="class" not in architecture)
+        if not isinstance(architecture.get("kwargs", {}), dict):
+            raise bad(at + "architecture.kwargs", "an object of keyword arguments", architecture["kwargs"])
+        if not (isinstance(member.get("weights"), str) and member["weights"]):
+            raise bad(at + "weights", "the name of a .pt file next to the sidecar", member.get("weights"),
+                      missing="weights" not in member)
+        digest = member.get("weights_sha256")
+        if digest is not None and not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+            raise bad(at + "weights_sha256", "the weights' SHA-256 as 64 hexadecimal digits (or no entry)", digest)
+    normalization = sidecar.get("normalization")
+    if not (isinstance(normalization, list) and len(normalization) == 2 and all(map(number, normalization))):
+        raise bad("normalization", "[mean, std], two numbers", normalization, missing="normalization" not in sidecar)
+    if normalization[1] <= 0:
+        raise bad("normalization", "[mean, std] with std > 0", normalization)
+    for key in ("name", "title"):
+        if key in sidecar and not isinstance(sidecar[key], str):
+            raise bad(key, "a string", sidecar[key])
+    if sidecar.get("test_acc") is not None and not number(sidecar["test_acc"]):
+        raise bad("test_acc", "a number (the test accuracy, 0 to 1) or null", sidecar["test_acc"])
+    return members
 
 
 @dataclass
@@ -190,7 +263,7 @@ def _sidecar_path(model: str | os.PathLike) -> Path:
 
 
 def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> WebModel:
-    """The shipped model ``model``: a name in ``weights/`` or the path of its ``.json`` or ``.pt``.
+    """The shipped model ``model``: a name in ``mnist_lib/weights/`` or the path of its ``.json`` or ``.pt``.
 
     The sidecar names the architecture and the weights file (checked against its
     SHA-256). An ensemble's sidecar lists ``members``, each with its own
@@ -205,11 +278,8 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> WebModel:
         sidecar = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise WebModelError(f"{path}: not a readable JSON sidecar ({e})") from None
-    members = sidecar.get("members") or [sidecar]
     networks = []
-    for member in members:
-        if "architecture" not in member or "weights" not in member:
-            raise WebModelError(f"{path}: expected 'architecture' and 'weights' entries (or a list of 'members')")
+    for key, member in _check_sidecar(sidecar, path):
         weights = path.parent / member["weights"]
         if not weights.exists():
             raise WebModelError(f"{weights}: the weights named by {path.name} are missing")
@@ -217,11 +287,13 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> WebModel:
             raise WebModelError(f"{weights}: its SHA-256 differs from the one recorded in {path.name}; "
                                 "the weights were replaced without updating the sidecar (or the file is damaged)")
         try:
-            networks.append(load_weights(build(member["architecture"]), weights).eval())
+            network = build(member["architecture"])
+        except WebModelError as e:
+            raise WebModelError(f"{path}: entry {(key + '.' if key else '') + 'architecture'!r}: {e}") from None
+        try:
+            networks.append(load_weights(network, weights).eval())
         except CheckpointError as e:
             raise WebModelError(str(e)) from None
-    if "normalization" not in sidecar:
-        raise WebModelError(f"{path}: expected a 'normalization' entry [mean, std]")
     return WebModel(sidecar.get("name", path.stem), networks, sidecar, path)
 
 
@@ -300,7 +372,8 @@ def export_model(model: WebModel | str | os.PathLike = DEFAULT_MODEL, check_imag
         "normalization": list(model.normalization),
         "input": [1, 28, 28],
         "classes": [str(d) for d in range(10)],
-        "pad": {"size": PAD_SIZE, "pen": PEN_WIDTH},
+        "pad": {"size": PAD_SIZE, "pen": PEN_WIDTH, "pen_share": PEN_SHARE, "min_pen": MIN_PEN,
+                "min_drawing": MIN_DRAWING},
         "source": {"sidecar": model.path.name, "weights_sha256": [m.get("weights_sha256") for m in side.get("members") or [side]]},
         "members": members,
     }
@@ -441,7 +514,7 @@ def export_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def export_web(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | None = None) -> Path:
-    """Export ``model`` (a name in ``weights/`` or a sidecar/weights path) to JSON for the browser; return the path.
+    """Export ``model`` (a name in ``mnist_lib/weights/`` or a sidecar/weights path) to JSON for the browser; return the path.
 
     Written atomically, compact (no spaces): the chapter's widget and the website read it.
     """
@@ -449,10 +522,7 @@ def export_web(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike 
     spec = export_model(loaded)
     path = Path(out) if out else export_path(loaded.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(spec, separators=(",", ":")) + "\n")
-    os.replace(tmp, path)
-    return path
+    return files.write_text(path, json.dumps(spec, separators=(",", ":")) + "\n")
 
 
 def read_export(name: str = DEFAULT_MODEL, path: str | os.PathLike | None = None) -> dict:
@@ -465,13 +535,17 @@ def read_export(name: str = DEFAULT_MODEL, path: str | os.PathLike | None = None
         spec = json.loads(path.read_text())
     except ValueError as e:
         raise WebModelError(f"{path}: not readable JSON ({e}); {fix}") from None
-    if spec.get("format") != FORMAT:
-        raise WebModelError(f"{path}: expected format {FORMAT!r}, found {spec.get('format')!r}; {fix}")
+    found = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
+    if found != FORMAT:
+        raise WebModelError(f"{path}: expected format {FORMAT!r}, found {found!r}; {fix}")
     sidecar_path = _sidecar_path(name) if not Path(str(name)).suffix else Path(name)
     if sidecar_path.exists():
-        sidecar = json.loads(sidecar_path.read_text())
-        shipped = [m.get("weights_sha256") for m in sidecar.get("members") or [sidecar]]
-        if spec["source"]["weights_sha256"] != shipped:
+        try:
+            sidecar = json.loads(sidecar_path.read_text())
+        except ValueError as e:
+            raise WebModelError(f"{sidecar_path}: not a readable JSON sidecar ({e})") from None
+        shipped = [member.get("weights_sha256") for _, member in _check_sidecar(sidecar, sidecar_path)]
+        if (spec.get("source") or {}).get("weights_sha256") != shipped:
             raise WebModelError(f"{path} was exported from other weights than {sidecar_path.name} names; {fix}")
     return spec
 
@@ -493,6 +567,15 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+def _script_json(value) -> str:
+    """``value`` as JSON that can sit inside <script>: every "<" escaped as \\u003c, which JSON reads back as "<".
+
+    Escaping "</" alone is not enough: "<!--" followed by "<script" makes the HTML parser
+    ignore the next "</script>", and the page's own scripts never run.
+    """
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+
+
 def widget_html(model: str = DEFAULT_MODEL, spec: dict | None = None) -> str:
     """The draw-a-digit widget as one piece of HTML, with the exported model inlined.
 
@@ -503,8 +586,8 @@ def widget_html(model: str = DEFAULT_MODEL, spec: dict | None = None) -> str:
     """
     spec = spec or read_export(model)
     uid = "mnist-draw-" + secrets.token_hex(4)
-    model_json = _script_safe(json.dumps(spec, separators=(",", ":")))
-    css = _script_safe(json.dumps(static_source("draw.css")))
+    model_json = _script_json(spec)
+    css = _script_json(static_source("draw.css"))
     return (
         f'<div class="mnist-draw-widget" id="{uid}">\n'
         f'<div class="mnist-draw" aria-label="{html.escape(spec.get("title", "digit recogniser"))}">'
@@ -564,8 +647,24 @@ def digit_strokes(image: np.ndarray | torch.Tensor, scale: float | tuple[float, 
     return strokes
 
 
-def render_strokes(strokes, size: int = PAD_SIZE, pen: float = PEN_WIDTH, supersample: int = 4) -> Image.Image:
-    """Strokes drawn with a round pen, dark on white, anti-aliased: what the page's canvas holds (``RGB``)."""
+def drawing_size(strokes) -> float:
+    """The larger side of the bounding box of the strokes' points, in pad pixels (0 for a click)."""
+    xs = [x for stroke in strokes for x, _ in stroke]
+    ys = [y for stroke in strokes for _, y in stroke]
+    return max(max(xs) - min(xs), max(ys) - min(ys)) if xs else 0.0
+
+
+def pen_width(strokes) -> float:
+    """The page's pen for these strokes: a share of the drawing's size, between MIN_PEN and PEN_WIDTH (as draw.js)."""
+    return min(max(PEN_SHARE * drawing_size(strokes), MIN_PEN), PEN_WIDTH)
+
+
+def render_strokes(strokes, size: int = PAD_SIZE, pen: float | None = None, supersample: int = 4) -> Image.Image:
+    """Strokes drawn with a round pen, dark on white, anti-aliased: what the page's canvas holds (``RGB``).
+
+    The pen is the page's (:func:`pen_width`) unless ``pen`` gives another width.
+    """
+    pen = pen_width(strokes) if pen is None else pen
     big = Image.new("L", (size * supersample, size * supersample), 255)
     draw = ImageDraw.Draw(big)
     w, r = pen * supersample, pen * supersample / 2

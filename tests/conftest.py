@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -62,6 +63,27 @@ def write_mnist_folder(root: Path, arrays: dict[str, np.ndarray], gz: bool = Tru
     for name, array in arrays.items():
         write_idx(root / (name + (".gz" if gz else "")), array)
     return root
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (tests/test_gpu.py; skipped without one)")
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """Pretend this machine has one CUDA GPU, for code that only *branches* on it.
+
+    Nothing can run on the pretended GPU: use it to test choices (fused Adam, the bfloat16
+    guard, run_jobs' warning, choose_device), not computations. Set ``.bf16 = False`` for
+    a GPU without bfloat16 and ``.initialized = True`` for a process where CUDA already runs.
+    """
+    state = SimpleNamespace(bf16=True, initialized=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Pretend GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: state.bf16)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: state.initialized)
+    return state
 
 
 @pytest.fixture(autouse=True)

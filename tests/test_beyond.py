@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -45,6 +46,28 @@ def test_elastic_displacements_are_smooth_and_a_few_pixels(mnist):
     out = aug(x)
     assert out.shape == x.shape
     assert torch.allclose(out[:, :, 0, 0], x.min().expand(16, 1), atol=1e-5)  # background stays background
+
+
+def test_elastic_field_is_smoothed_uniform_noise_in_pixels(mnist):
+    """The displacement field built independently: the same draws, blurred with NumPy, scaled by alpha pixels."""
+    n, sigma, alpha = 4, 4.0, 34.0
+    x = normalize(mnist.test.images[:n])
+    torch.manual_seed(5)
+    grid = ElasticAffine(degrees=0, scale=0, shift=0, alpha=alpha, sigma=sigma).grid(x).double().numpy()
+    torch.manual_seed(5)
+    torch.rand(n), torch.rand(n), torch.rand(n, 2)  # RandomAffine's angles, zooms and shifts come first
+    noise = (torch.rand(2 * n, 28, 28) * 2 - 1).double().numpy()  # then one field per coordinate
+    radius = math.ceil(3 * sigma)
+    kernel = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2))
+    kernel /= kernel.sum()
+
+    def blur_rows(a):  # zero padding: the full convolution, cut back to the middle
+        return np.apply_along_axis(lambda row: np.convolve(row, kernel)[radius:radius + 28], -1, a)
+
+    pixels = blur_rows(blur_rows(noise).swapaxes(1, 2)).swapaxes(1, 2).reshape(n, 2, 28, 28) * alpha
+    centres = (2 * np.arange(28) + 1) / 28 - 1  # pixel centres in grid_sample's [-1, 1] units
+    assert np.allclose(grid[..., 0], centres[None, None, :] + pixels[:, 0] * 2 / 28, atol=1e-5)  # x
+    assert np.allclose(grid[..., 1], centres[None, :, None] + pixels[:, 1] * 2 / 28, atol=1e-5)  # y
 
 
 def test_bncnn_shapes_and_parameter_count():
@@ -136,7 +159,9 @@ def test_saved_committee_loads_back_with_the_same_answers(tmp_path, mnist):
     assert json.loads((tmp_path / "tiny.json").read_text()) == sidecar
     shipped = load_model(tmp_path / "tiny.json")
     images = mnist.test.images[:16]
-    expected = committee_proba(members, images, normalization=(0.1307, 0.3081))
+    # The shipped model always runs on the CPU, so the reference does too: on a GPU machine
+    # committee_proba would pick CUDA, whose TF32 convolutions differ by ~1e-3, not 1e-6.
+    expected = committee_proba(members, images, normalization=(0.1307, 0.3081), device="cpu")
     assert torch.allclose(shipped.probabilities(images), expected, atol=1e-6)
     (tmp_path / "tiny-2.pt").write_bytes(b"damaged")
     with pytest.raises(WebModelError, match="SHA-256"):

@@ -355,3 +355,154 @@ def test_nan_weights_behind_a_finite_loss_are_never_saved(tmp_path, small):
     state = read_checkpoint(tmp_path / "run.pt")
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+# ------------------------------------------- damaged and edited files (issue 14, items 2, 4, 5)
+
+
+def rewrite(source: Path, target: Path, edit, digest: bool = True) -> Path:
+    """A copy of a checkpoint edited by ``edit(state)``; with ``digest``, as a careful hand would: digest renewed."""
+    from mnist_lib.checkpoint import content_digest
+
+    state = torch.load(source, weights_only=True)
+    edit(state)
+    if digest:
+        state["digest"] = content_digest(state)
+    torch.save(state, target)
+    return target
+
+
+def test_a_flipped_bit_in_a_weight_is_refused(tmp_path, saved, small):
+    blob = bytearray(saved.read_bytes())
+    weight = read_checkpoint(saved)["model"]["1.weight"]
+    at = bytes(blob).find(weight.numpy().tobytes()[:64])
+    assert at > 0
+    blob[at + 41] ^= 0x40  # one bit of one float32 (its exponent, near the top)
+    (tmp_path / "flipped.pt").write_bytes(bytes(blob))
+    assert not torch.equal(torch.load(tmp_path / "flipped.pt", weights_only=True)["model"]["1.weight"], weight)
+    message = _resume_error(tmp_path / "flipped.pt", small)
+    assert "damaged: its contents do not match the SHA-256 digest recorded when it was written" in message
+
+
+def test_an_edit_without_a_new_digest_is_refused(tmp_path, saved, small):
+    path = rewrite(saved, tmp_path / "edited.pt", lambda s: s["history"]["step_loss"].append(0.5), digest=False)
+    assert "damaged: its contents do not match the SHA-256 digest" in _resume_error(path, small)
+
+
+def _set_weight(value):
+    def edit(state):
+        state["model"]["1.weight"] = torch.full_like(state["model"]["1.weight"], value)
+    return edit
+
+
+@pytest.mark.parametrize("name, edit, expected", [
+    ("nan-weights", _set_weight(math.nan), "expected finite weights, found NaN or infinite values in 1.weight"),
+    ("inf-weights", _set_weight(math.inf), "expected finite weights, found NaN or infinite values in 1.weight"),
+    ("int32-weights", lambda s: s["model"].update({"1.weight": s["model"]["1.weight"].int()}),
+     "expected weights of this model's dtypes, found 1.weight torch.int32 (not torch.float32)"),
+    ("negative-epoch", lambda s: s.update(epoch=-4), "expected 1 to 2 epochs done, found -4"),
+    ("too-many-epochs", lambda s: s.update(epoch=3), "expected 1 to 2 epochs done, found 3"),
+    ("epoch-a-string", lambda s: s.update(epoch="2"), "expected 'epoch' to be a number, found a str"),
+    ("no-optimizer", lambda s: s.pop("optimizer"), "expected 'optimizer' to be a dict, found nothing"),
+    ("no-rng", lambda s: s.pop("rng"), "expected 'rng' to be a dict, found nothing"),
+    ("rng-a-list", lambda s: s.update(rng=[]), "expected 'rng' to be a dict, found a list"),
+    ("rng-torch-short", lambda s: s["rng"].update(torch=s["rng"]["torch"][:100]),
+     "rng['torch']: a torch.uint8 tensor of shape (5056,) expected, a torch.uint8 one of shape (100,) found"),
+    ("rng-python-garbage", lambda s: s["rng"].update(python=(3, (1, 2), None)), "Python's or NumPy's state"),
+    ("rng-numpy-missing", lambda s: s["rng"].pop("numpy"), "Python's or NumPy's state"),
+    ("history-short", lambda s: s["history"]["epochs"].pop(), "one record for each of the 2 epochs done"),
+    ("history-text", lambda s: s["history"]["step_loss"].__setitem__(0, "x"), "expected numbers in the History"),
+    ("scheduler-key-missing", lambda s: s["scheduler"].pop("last_epoch"), "scheduler: missing 'last_epoch'"),
+    ("scheduler-lr-nan", lambda s: s["scheduler"].update(_last_lr=[math.nan]), "a finite number expected, nan found"),
+    ("optimizer-groups", lambda s: s["optimizer"]["param_groups"].append(s["optimizer"]["param_groups"][0]),
+     "param_groups: a list of 1 expected, a list of 2 found"),
+    ("optimizer-state-shape", lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(3)),
+     "state[0]['exp_avg']: shape (32, 784) expected, (3,) found"),
+    ("optimizer-state-nan", lambda s: s["optimizer"]["state"][1].update(exp_avg_sq=torch.full((32,), math.nan)),
+     "state[1]['exp_avg_sq']: finite values expected"),
+    ("device-unknown", lambda s: s.update(device="tpu"), "expected the device type cpu, cuda or mps, found 'tpu'"),
+])
+def test_an_edited_checkpoint_is_refused_before_anything_is_restored(tmp_path, saved, small, name, edit, expected):
+    """Each edit keeps the format tag and a valid digest; the message names the entry, the model stays as it was."""
+    message = _resume_error(rewrite(saved, tmp_path / f"{name}.pt", edit), small)
+    assert expected in message, message
+
+
+def test_load_weights_refuses_nan_and_other_dtypes(tmp_path, saved):
+    path = rewrite(saved, tmp_path / "nan.pt", _set_weight(math.nan))
+    with pytest.raises(CheckpointError, match="expected finite weights"):
+        load_weights(dropout_mlp(), path)
+    state = read_checkpoint(saved)["model"]
+    torch.save({k: v.double() for k, v in state.items()}, tmp_path / "double.pt")  # a --save file
+    with pytest.raises(CheckpointError, match=r"found 1.weight torch.float64 \(not torch.float32\)"):
+        load_weights(dropout_mlp(), tmp_path / "double.pt")
+
+
+def test_a_checkpoint_of_the_older_format_is_refused_clearly(tmp_path, saved, small):
+    path = rewrite(saved, tmp_path / "old.pt", lambda s: s.update(format="mnist_lib checkpoint 1"), digest=False)
+    assert "found the older 'mnist_lib checkpoint 1', which has no integrity check" in _resume_error(path, small)
+
+
+def test_estimated_size_covers_a_real_checkpoint(saved):
+    from mnist_lib.checkpoint import estimated_size
+
+    size = saved.stat().st_size  # 2 epochs of Adam, with their History
+    assert size <= estimated_size(dropout_mlp()) < 4 * size + 2**20
+
+
+# ---------------------------------------------------------- devices (issue 19, item 6)
+
+
+@pytest.fixture
+def cuda_pretended(monkeypatch):
+    """CUDA that says it is there, and fails the test if anything uses it."""
+    def touched(*args, **kwargs):
+        raise AssertionError("CUDA was used by a run on the CPU")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for name in ("get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_state_all", "init"):
+        monkeypatch.setattr(torch.cuda, name, touched)
+
+
+def run_parts() -> dict:
+    """What fit hands to save_checkpoint and resume_checkpoint, for a fresh run on the CPU."""
+    model = dropout_mlp()
+    optimizer = torch.optim.Adam(model.parameters())
+    return dict(model=model, optimizer=optimizer, scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
+                generator=torch.Generator(), run={"epochs": 2})
+
+
+def test_a_cpu_run_never_touches_cuda_and_records_its_device(tmp_path, cuda_pretended):
+    from mnist_lib.checkpoint import resume_checkpoint, save_checkpoint
+
+    history = {"step_loss": [0.5], "epochs": [{"epoch": 1, "train_loss": 0.5}]}
+    save_checkpoint(tmp_path / "run.pt", epoch=1, history=history, **run_parts())
+    state = read_checkpoint(tmp_path / "run.pt")
+    assert state["device"] == "cpu"
+    assert "device" not in state["rng"] and "cuda" not in state["rng"]
+    assert resume_checkpoint(tmp_path / "run.pt", **run_parts()) == (1, history)
+
+
+def test_a_gpu_run_saves_its_own_gpu_state_only(monkeypatch):
+    from mnist_lib.checkpoint import _rng_states
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: asked.append(device) or torch.ones(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: pytest.fail("saved every GPU's state"))
+    states = _rng_states(torch.Generator(), torch.device("cuda", 1))
+    assert asked == [torch.device("cuda", 1)] and torch.equal(states["device"], torch.ones(8, dtype=torch.uint8))
+
+
+def test_resuming_on_another_kind_of_device_warns(tmp_path, saved, small):
+    from mnist_lib.checkpoint import InexactResume
+
+    def from_a_gpu(state):
+        state["device"] = "cuda"
+        state["rng"]["device"] = torch.zeros(16, dtype=torch.uint8)  # a GPU generator's state: not for the CPU
+
+    path = rewrite(saved, tmp_path / "gpu.pt", from_a_gpu)
+    with pytest.warns(InexactResume, match=r"written by a run on cuda; this one is on cpu. It carries on, but not "
+                                           "exactly"):
+        model, history = train_run(small, path, resume=True, epochs=2)
+    assert same_weights(model, train_run(small, saved, resume=True, epochs=2)[0])

@@ -5,24 +5,31 @@ doctor, and one of each kind of usage error the issue lists (unknown model, zero
 epochs or batch size, unknown or absent device, unwritable output). Starting Python and
 importing torch takes a second or two each, so they are started together by one
 module-scoped fixture (a few at a time) and the tests read the results. Every other
-check calls ``main(argv)`` in-process, which is much cheaper.
+check calls ``main(argv)`` in-process, which is much cheaper. Training runs are pinned
+to the CPU (``--device cpu``) where their results are compared bit for bit.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from conftest import HAS_CUDA, PROJECT_ROOT
+from conftest import HAS_CUDA, PROJECT_ROOT, write_mnist_folder
 from mnist_lib.__main__ import main
 
 
@@ -44,6 +51,7 @@ BAD = {  # argv, and what the error line must mention
 if not HAS_CUDA:
     BAD["device-cuda"] = (["train", "mlp", "--epochs", "1", "--limit", "10", "--device", "cuda"], "CUDA")
 OTHER = {"doctor": ["doctor"]}
+CUSTOM_TRAIN, CUSTOM_TEST = 300, 100  # the size of the IDX dataset the tests write (inverted MNIST digits)
 
 
 def _run(argv, env) -> Result:
@@ -52,19 +60,42 @@ def _run(argv, env) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def write_custom_dataset(folder: Path, mnist) -> Path:
+    """Another dataset in MNIST's format and file names: the first MNIST digits, inverted (white on black)."""
+    train, test = mnist.train.head(CUSTOM_TRAIN), mnist.test.head(CUSTOM_TEST)
+    return write_mnist_folder(folder, {
+        "train-images-idx3-ubyte": 255 - train.images.numpy(), "train-labels-idx1-ubyte": train.labels.numpy().astype(np.uint8),
+        "t10k-images-idx3-ubyte": 255 - test.images.numpy(), "t10k-labels-idx1-ubyte": test.labels.numpy().astype(np.uint8),
+    })
+
+
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory) -> dict:
-    save_to = tmp_path_factory.mktemp("cli") / "w.pt"
-    checkpoint = save_to.with_name("run.pt")
-    commands = {"train": TRAIN_OK + ["--save", str(save_to), "--checkpoint", str(checkpoint)]}
+def cli(tmp_path_factory, mnist) -> dict:
+    folder = tmp_path_factory.mktemp("cli")
+    save_to, checkpoint, custom_save = folder / "w.pt", folder / "run.pt", folder / "custom.pt"
+    custom = write_custom_dataset(folder / "custom", mnist)
+    on_custom = ["train", "lenet5", "--data", str(custom), "--epochs", "1", "--no-progress", "--device", "cpu"]
+    commands = {
+        # pinned to the CPU: test_resume_a_finished_run compares it bit for bit with a CPU run
+        "train": TRAIN_OK + ["--save", str(save_to), "--checkpoint", str(checkpoint), "--device", "cpu"],
+        "custom": on_custom + ["--no-verify", "--save", str(custom_save)],
+        "custom-verified": on_custom,
+        "custom-data": ["data", "--data", str(custom), "--no-verify"],
+    }
     commands |= {name: argv for name, (argv, _) in BAD.items()} | OTHER
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_")}
     env["OMP_NUM_THREADS"] = "1"  # several commands run side by side on few cores
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(_run, argv, env) for name, argv in commands.items()}
         results = {name: future.result() for name, future in futures.items()}
-    results["saved_to"], results["checkpoint"] = save_to, checkpoint
+    results |= {"saved_to": save_to, "checkpoint": checkpoint, "custom_dir": custom, "custom_saved_to": custom_save}
     return results
+
+
+def umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def test_train_runs(cli):
@@ -85,21 +116,25 @@ def test_train_saves_a_loadable_state_dict(cli):
     assert f"weights written to {path}" in cli["train"].stdout
     state = torch.load(path, weights_only=True)
     assert {k: tuple(v.shape) for k, v in state.items()} == {
-        "net.1.weight": (300, 784), "net.1.bias": (300,), "net.3.weight": (10, 300), "net.3.bias": (10,),
+        "0.mean": (), "0.std": (),  # the standardisation, here none: the setup keeps pixels in [0, 1]
+        "1.net.1.weight": (300, 784), "1.net.1.bias": (300,), "1.net.3.weight": (10, 300), "1.net.3.bias": (10,),
     }
+    assert (state["0.mean"].item(), state["0.std"].item()) == (0.0, 1.0)
     from mnist_lib.experiments import CONFIGS
+    from mnist_lib.models import Standardize
 
-    model = CONFIGS["mlp"].model()
+    model = nn.Sequential(Standardize(), CONFIGS["mlp"].model())
     model.load_state_dict(state)
-    assert not path.with_name(path.name + ".tmp").exists()
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask()  # not 0600 whatever the umask
 
 
 def _check_usage_error(returncode, stdout, stderr, expected):
     assert returncode == 2, (returncode, stderr)
-    assert "Traceback" not in stderr
-    errors = [ln for ln in stderr.splitlines() if "error:" in ln]
-    assert len(errors) == 1, stderr
-    assert expected in errors[0], errors[0]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr  # the error alone, not after argparse's usage block
+    assert "error:" in lines[0] and expected in lines[0], lines[0]
+    assert re.search(r"\(usage: python -m mnist_lib( [a-z-]+)? --help\)$", lines[0]), lines[0]
     assert "test accuracy" not in stdout
 
 
@@ -165,6 +200,11 @@ IN_PROCESS_BAD = {
     "seed-negative": (["train", "mlp", "--seed", "-1"], "--seed: expected a seed from 0 to 2**63 - 1, got -1"),
     "seed-not-a-number": (["train", "mlp", "--seed", "x"], "--seed: expected a seed from 0 to 2**63 - 1"),
     "doctor-unknown-option": (["doctor", "--fast"], "unrecognized arguments: --fast"),
+    "data-empty": (["train", "mlp", "--limit", "10", "--epochs", "1", "--data", ""], "--data: expected a folder name, got an empty one"),
+    "data-blank": (["data", "--data", " "], "--data: expected a folder name, got an empty one"),
+    "doctor-data-empty": (["doctor", "--data", ""], "--data: expected a folder name"),
+    "overwrite-without-checkpoint": (["train", "mlp", "--overwrite"], "--overwrite needs --checkpoint FILE"),
+    "resume-and-overwrite": (["train", "mlp", "--checkpoint", "x.pt", "--resume", "--overwrite"], "choose one"),
 }
 if Path("/sys").is_dir():  # not writable even for root
     IN_PROCESS_BAD["save-unwritable"] = (["train", "mlp", "--save", "/sys/w.pt"], "'/sys' is not writable")
@@ -191,14 +231,15 @@ def test_read_only_folder(tmp_path, capsys):
 
 
 def test_resume_a_finished_run(cli, tmp_path, capsys):
-    """Resuming the finished subprocess run trains nothing and ends with the same weights and numbers."""
+    """Resuming the finished subprocess run (on the CPU, as here) trains nothing and ends with the same weights
+    and numbers."""
     assert cli["train"].returncode == 0, cli["train"].stderr
     assert f"checkpoint after every epoch: {cli['checkpoint']}" in cli["train"].stdout
     again = tmp_path / "again.pt"
     argv = TRAIN_OK + ["--checkpoint", str(cli["checkpoint"]), "--resume", "--save", str(again), "--device", "cpu"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert f"resuming from {cli['checkpoint']}" in out
+    assert f"resuming from {cli['checkpoint']}: 1 of 1 epochs done" in out
     first = [ln for ln in cli["train"].stdout.splitlines() if ln.startswith(("epoch", "test accuracy"))]
     assert [ln.split("(")[0] for ln in first] == [ln.split("(")[0] for ln in out.splitlines() if ln.startswith(("epoch", "test accuracy"))]
     a, b = torch.load(cli["saved_to"], weights_only=True), torch.load(again, weights_only=True)
@@ -220,16 +261,63 @@ def test_bad_device_from_the_environment(monkeypatch, capsys):
     _check_usage_error(info.value.code, *capsys.readouterr(), "$MNIST_DEVICE: unknown device 'foo'")
 
 
+def interrupted_after(epochs: int):
+    """A stand-in for fit: it reports ``epochs`` epochs (a checkpoint of each written), then Ctrl-C comes."""
+    def fit(model, train, *, on_epoch, checkpoint=None, **kwargs):
+        for epoch in range(1, epochs + 1):
+            if checkpoint is not None:
+                Path(checkpoint).write_bytes(b"epoch %d" % epoch)
+            on_epoch({"epoch": epoch, "train_loss": 1 / epoch, "train_acc": 0.5, "seconds": 2.0})
+        raise KeyboardInterrupt
+
+    return fit
+
+
 def test_interrupt_says_how_to_resume(monkeypatch, tmp_path, capsys):
     import mnist_lib.__main__ as cli_module
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli_module, "fit", interrupted)
+    monkeypatch.setattr(cli_module, "fit", interrupted_after(2))
     checkpoint = tmp_path / "run.pt"
     assert main(TRAIN_OK + ["--checkpoint", str(checkpoint), "--device", "cpu"]) == 130
-    assert capsys.readouterr().err.strip() == f"interrupted; add --resume to continue from the last checkpoint, {checkpoint}"
+    out, err = capsys.readouterr()
+    assert err.strip() == f"interrupted; add --resume to continue from the last checkpoint, {checkpoint} (epoch 2)"
+    # each epoch was printed as it ended, not at the end of the run (which never came)
+    assert re.findall(r"^epoch +(\d) +train loss", out, re.M) == ["1", "2"]
+
+
+@pytest.mark.parametrize("old_checkpoint", [False, True])
+def test_interrupt_before_the_first_checkpoint_says_so(monkeypatch, tmp_path, capsys, old_checkpoint):
+    import mnist_lib.__main__ as cli_module
+
+    monkeypatch.setattr(cli_module, "fit", interrupted_after(0))
+    checkpoint = tmp_path / "run.pt"
+    extra = []
+    if old_checkpoint:  # another run's checkpoint, being replaced: resuming would not continue this run
+        checkpoint.write_bytes(b"an older run")
+        extra = ["--overwrite"]
+    assert main(TRAIN_OK + ["--checkpoint", str(checkpoint), "--device", "cpu", *extra]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "interrupted; nothing to resume: the first checkpoint is written at the end of epoch 1"
+    assert main(TRAIN_OK + ["--device", "cpu"]) == 130  # no checkpoint asked for: no hint at all
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_epochs_are_printed_as_they_end(monkeypatch, capsys):
+    """With the real fit: when epoch 1 ends, its line is already out (and epoch 2 has not started)."""
+    import mnist_lib.__main__ as cli_module
+
+    seen_at_epoch_end = []
+    real_fit = cli_module.fit
+
+    def watching_fit(*args, on_epoch, **kwargs):
+        def spy(record):
+            on_epoch(record)
+            seen_at_epoch_end.append(capsys.readouterr().out)
+        return real_fit(*args, on_epoch=spy, **kwargs)
+
+    monkeypatch.setattr(cli_module, "fit", watching_fit)
+    assert main(["train", "mlp100", "--limit", "200", "--epochs", "2", "--no-progress", "--device", "cpu"]) == 0
+    assert [re.findall(r"^epoch +(\d) ", out, re.M) for out in seen_at_epoch_end] == [["1"], ["2"]]
 
 
 def test_train_help_lists_setups(capsys):
@@ -277,6 +365,202 @@ def test_train_passes_the_setups_distortions_to_fit(monkeypatch, capsys):
 
     monkeypatch.setattr(cli_module, "fit", recording_fit)
     assert main(["train", "bncnn", "--limit", "64", "--device", "cpu"]) == 130
-    assert seen["augment"] == DISTORTIONS and seen["amp"] and seen["channels_last"]
+    # The model standardises its [0, 1] input itself, so the distortions see [0, 1] pixels (background 0).
+    assert seen["augment"] == replace(DISTORTIONS, normalization=(0.0, 1.0)) and seen["amp"] and seen["channels_last"]
+    assert seen["normalization"] == (0.0, 1.0)
     main(["train", "mlp", "--limit", "64", "--device", "cpu"])
     assert seen["augment"] is None
+
+
+# ------------------------------------------------- another IDX dataset (--no-verify)
+
+
+def test_train_on_another_idx_dataset_standardises_with_its_own_statistics(cli):
+    r = cli["custom"]
+    assert r.returncode == 0, r.stderr
+    from mnist_lib.data import load_mnist
+
+    data = load_mnist(cli["custom_dir"], verify=False)
+    pixels = data.train.images.double() / 255
+    mean, std = pixels.mean().item(), pixels.std(correction=0).item()
+    assert mean > 0.8  # white paper, dark ink: far from MNIST's 0.1307
+    assert (f"{cli['custom_dir']} holds other data than MNIST: pixels standardised with their own mean {mean:.4f} "
+            f"and std {std:.4f} (of its {CUSTOM_TRAIN} training images), not MNIST's") in r.stdout
+    shown = re.search(r"pixels standardised \(([\d.]+), ([\d.]+)\)", r.stdout)  # the setup's line: what is used
+    assert (float(shown[1]), float(shown[2])) == pytest.approx((mean, std))
+    # The saved file carries the standardisation: loaded into the stack, it scores what the run printed.
+    from mnist_lib.experiments import CONFIGS
+    from mnist_lib.models import Standardize
+    from mnist_lib.train import evaluate
+
+    state = torch.load(cli["custom_saved_to"], weights_only=True)
+    assert state["0.mean"].item() == pytest.approx(mean) and state["0.std"].item() == pytest.approx(std)
+    model = nn.Sequential(Standardize(), CONFIGS["lenet5"].model())
+    model.load_state_dict(state)
+    printed = float(re.search(r"^test accuracy: ([\d.]+)$", r.stdout, re.M)[1])
+    assert round(evaluate(model, data.test, device="cpu", normalization=(0, 1))["acc"], 4) == printed
+
+
+def test_another_dataset_without_no_verify_is_one_error_line(cli):
+    r = cli["custom-verified"]
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "SHA-256" in lines[0], r.stderr
+
+
+def test_data_command_on_another_dataset(cli):
+    r = cli["custom-data"]
+    assert r.returncode == 0, r.stderr
+    assert f"{cli['custom_dir']}: other data than MNIST (checksums differ); training pixels: mean 0.8" in r.stdout
+    assert f"train: images ({CUSTOM_TRAIN}, 28, 28) torch.uint8" in r.stdout
+
+
+def test_other_data_for_a_setup_in_unit_pixels_and_blank_images(tmp_path, mnist, monkeypatch, capsys):
+    import mnist_lib.__main__ as cli_module
+
+    seen = {}
+
+    def recording_fit(model, train, **kwargs):
+        seen.update(kwargs, model=model)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "fit", recording_fit)
+    folder = write_custom_dataset(tmp_path / "custom", mnist)
+    assert main(["train", "mlp", "--data", str(folder), "--no-verify", "--device", "cpu"]) == 130
+    assert f"{folder} holds other data than MNIST; this setup keeps the pixels in [0, 1]" in capsys.readouterr().out
+    assert (seen["model"][0].mean.item(), seen["model"][0].std.item()) == (0.0, 1.0)
+    blank = np.full((3, 28, 28), 200, dtype=np.uint8)
+    write_mnist_folder(tmp_path / "blank", {"train-images-idx3-ubyte": blank, "train-labels-idx1-ubyte": np.zeros(3, np.uint8),
+                                            "t10k-images-idx3-ubyte": blank, "t10k-labels-idx1-ubyte": np.zeros(3, np.uint8)})
+    assert main(["train", "lenet5", "--data", str(tmp_path / "blank"), "--no-verify", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected training images with more than one grey level, found every pixel 200" in err[0]
+
+
+def test_data_command_no_verify_on_mnist(capsys):
+    assert main(["data", "--no-verify"]) == 0
+    assert ": the original MNIST (checksums match)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ output files (item 1, 3)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("argv", [TRAIN_OK + ["--save"], TRAIN_OK + ["--checkpoint"], ["export-web", "--out"],
+                                  ["bench", "--quick", "--out"]])
+def test_a_target_that_is_not_a_regular_file_is_refused(tmp_path, capsys, argv):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as info:
+        main(argv + [str(fifo)])
+    _check_usage_error(info.value.code, *capsys.readouterr(), f"{argv[-1]}: cannot write '{fifo}': it is a FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+Usage = namedtuple("Usage", "total used free")
+
+
+def test_no_room_for_the_output_fails_before_training(tmp_path, monkeypatch, capsys):
+    import mnist_lib.__main__ as cli_module
+
+    monkeypatch.setattr(cli_module, "fit", lambda *a, **k: pytest.fail("trained although the file cannot be written"))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 2**20, 2**20))  # 1 MiB free
+    with pytest.raises(SystemExit) as info:  # the MLP's weights take 0.9 MiB, its checkpoint about 3.7
+        main(TRAIN_OK + ["--save", str(tmp_path / "w.pt"), "--checkpoint", str(tmp_path / "run.pt")])
+    _check_usage_error(info.value.code, *capsys.readouterr(), "no space left on device")
+
+
+def test_a_full_disk_at_save_time_is_one_error_line(tmp_path, monkeypatch, capsys):
+    real_write = os.write
+
+    def full(fd, data):
+        if fd > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    path = tmp_path / "w.pt"
+    assert main(["train", "mlp100", "--limit", "100", "--epochs", "1", "--no-progress", "--device", "cpu",
+                 "--save", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: cannot write {str(path)!r}: no space left on device"]
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- checkpoints (items 4, 7)
+
+
+def test_an_existing_checkpoint_needs_resume_or_overwrite(tmp_path, capsys):
+    checkpoint = tmp_path / "run.pt"
+    checkpoint.write_bytes(b"another run's checkpoint")
+    with pytest.raises(SystemExit) as info:
+        main(TRAIN_OK + ["--checkpoint", str(checkpoint), "--device", "cpu"])
+    _check_usage_error(info.value.code, *capsys.readouterr(),
+                       f"--checkpoint {checkpoint} exists: add --resume to continue its run, or --overwrite")
+    assert checkpoint.read_bytes() == b"another run's checkpoint"
+    small = ["train", "mlp100", "--limit", "100", "--epochs", "1", "--no-progress", "--device", "cpu"]
+    assert main(small + ["--checkpoint", str(checkpoint), "--overwrite"]) == 0
+    from mnist_lib.checkpoint import read_checkpoint
+
+    assert read_checkpoint(checkpoint)["epoch"] == 1
+
+
+def test_a_checkpoint_in_use_by_another_run_is_refused(tmp_path, monkeypatch, capsys):
+    import mnist_lib.__main__ as cli_module
+    from mnist_lib.checkpoint import locked
+
+    monkeypatch.setattr(cli_module, "fit", lambda *a, **k: pytest.fail("trained on a checkpoint in use"))
+    checkpoint = tmp_path / "run.pt"
+    with locked(checkpoint):  # as the other run does (another open file description: the same as another process)
+        assert main(TRAIN_OK + ["--checkpoint", str(checkpoint), "--resume", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {checkpoint}: another run is training with this checkpoint")
+
+
+def test_a_finished_run_is_evaluated_not_its_stored_number(cli, tmp_path, capsys):
+    """A finished checkpoint whose weights were replaced (validly: finite, digest renewed) prints their accuracy."""
+    from mnist_lib.checkpoint import content_digest
+
+    state = torch.load(cli["checkpoint"], weights_only=True)
+    stored = state["history"]["epochs"][-1]["test_acc"]
+    for key in state["model"]:
+        if key.startswith("1."):
+            state["model"][key] = torch.zeros_like(state["model"][key])  # every logit 0: "always 0"
+    state["digest"] = content_digest(state)
+    edited = tmp_path / "zeros.pt"
+    torch.save(state, edited)
+    assert main(TRAIN_OK + ["--checkpoint", str(edited), "--resume", "--device", "cpu"]) == 0
+    printed = float(re.search(r"^test accuracy: ([\d.]+)$", capsys.readouterr().out, re.M)[1])
+    from mnist_lib.data import load_mnist
+
+    zeros = (load_mnist().test.labels == 0).float().mean().item()
+    assert printed == round(zeros, 4) and abs(printed - stored) > 0.1
+
+
+def test_a_checkpoint_with_nan_weights_is_one_error_line(cli, tmp_path, capsys):
+    from mnist_lib.checkpoint import content_digest
+
+    state = torch.load(cli["checkpoint"], weights_only=True)
+    state["model"]["1.net.1.weight"] = torch.full_like(state["model"]["1.net.1.weight"], float("nan"))
+    state["digest"] = content_digest(state)
+    torch.save(state, tmp_path / "nan.pt")
+    save = tmp_path / "w.pt"
+    assert main(TRAIN_OK + ["--checkpoint", str(tmp_path / "nan.pt"), "--resume", "--save", str(save),
+                            "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected finite weights, found NaN or infinite values in 1.net.1.weight" in err[0]
+    assert not save.exists()
+
+
+def test_warnings_are_one_line(monkeypatch, capsys):
+    import warnings
+
+    import mnist_lib.__main__ as cli_module
+
+    def warning_fit(*args, **kwargs):
+        warnings.warn("something to know", UserWarning)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "fit", warning_fit)
+    assert main(TRAIN_OK + ["--device", "cpu"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["warning: something to know", "interrupted"]

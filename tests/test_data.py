@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
 import gzip
 import hashlib
+import io
+import os
 import struct
+import tracemalloc
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,6 +74,13 @@ def test_parse_idx_rejects_corrupt_bytes(raw, words):
     assert info.value.file == "my-file-idx3-ubyte"
     for word in words:
         assert word in message
+
+
+def test_parse_idx_header_alone():
+    dtype, dims, length = data_mod.parse_idx_header(_header((60_000, 28, 28)))
+    assert (dtype, dims, length) == (np.dtype(">u1"), (60_000, 28, 28), 16)
+    with pytest.raises(MNISTDataError, match="16-byte header"):
+        data_mod.parse_idx_header(_header((60_000, 28, 28))[:12], "cut")
 
 
 def test_parse_idx_huge_dimensions_raise_mnist_error():
@@ -305,13 +318,13 @@ def test_val_split_sizes_and_partition(mnist):
 
 def test_split_train_val_indices_disjoint_and_complete():
     n = 60_000
-    split = Split(torch.zeros(n, 1, 1, dtype=torch.uint8), torch.arange(n))
-    train, val = data_mod.split_train_val(split, 0.2, seed=0)
-    a, b = set(train.labels.tolist()), set(val.labels.tolist())
+    train, val = data_mod.split_train_val(_indexed_split(n), 0.2, seed=0)
+    a, b = set(_ids(train.images).tolist()), set(_ids(val.images).tolist())
     assert len(a) == 48_000 and len(b) == 12_000
     assert a.isdisjoint(b)
     assert a | b == set(range(n))
-    assert not torch.equal(val.labels, torch.arange(12_000))  # shuffled, not the first 12,000
+    assert not torch.equal(_ids(val.images), torch.arange(12_000))  # shuffled, not the first 12,000
+    assert torch.equal(train.labels, _ids(train.images) % 10)  # labels travel with their images
 
 
 def test_val_split_is_deterministic_and_seeded():
@@ -334,19 +347,40 @@ def test_val_fraction_out_of_range(fraction):
 
 
 def _indexed_split(n: int) -> Split:
-    """Labels 0..n-1; image i holds i % 256 in its first pixel, to check alignment."""
+    """Image i holds i in base 256 in its first three pixels, and label i % 10."""
+    i = torch.arange(n)
     images = torch.zeros(n, 28, 28, dtype=torch.uint8)
-    images[:, 0, 0] = torch.arange(n) % 256
-    return Split(images, torch.arange(n))
+    images[:, 0, 0], images[:, 0, 1], images[:, 0, 2] = i % 256, i // 256 % 256, i // 65536
+    return Split(images, i % 10)
+
+
+def _ids(images: torch.Tensor) -> torch.Tensor:
+    """The index written into each image by _indexed_split (uint8, or on the [0, 1] scale)."""
+    pixels = images.reshape(len(images), -1)[:, :3]
+    if pixels.is_floating_point():
+        pixels = (pixels * 255).round()
+    pixels = pixels.long()
+    return pixels[:, 0] + 256 * pixels[:, 1] + 65536 * pixels[:, 2]
+
+
+def _loader(n: int, batch_size: int, **kwargs) -> DeviceLoader:
+    """A loader over _indexed_split(n) that keeps [0, 1] pixels, so the indices can be read back."""
+    return DeviceLoader(_indexed_split(n), batch_size, normalization=(0.0, 1.0), **kwargs)
 
 
 def _epoch(loader) -> list[torch.Tensor]:
-    return [y for _, y in loader]
+    """The indices of the samples of one epoch, batch by batch (checking each label travels with its image)."""
+    batches = []
+    for x, y in loader:
+        ids = _ids(x)
+        assert torch.equal(y, ids % 10)
+        batches.append(ids)
+    return batches
 
 
 def test_loader_visits_every_index_once_per_epoch():
     n, b = 103, 10
-    loader = DeviceLoader(_indexed_split(n), b, seed=0, normalization=(0.0, 1.0))
+    loader = _loader(n, b, seed=0)
     assert len(loader) == 11
     orders = []
     for _ in range(3):
@@ -354,9 +388,8 @@ def test_loader_visits_every_index_once_per_epoch():
         assert [len(y) for _, y in batches] == [10] * 10 + [3]
         for x, y in batches:
             assert x.shape == (len(y), 1, 28, 28) and x.dtype == torch.float32
-            # images travel with their labels
-            torch.testing.assert_close(x[:, 0, 0, 0], (y % 256).float() / 255, rtol=0, atol=0)
-        order = torch.cat([y for _, y in batches])
+            assert torch.equal(y, _ids(x) % 10)  # images travel with their labels
+        order = torch.cat([_ids(x) for x, _ in batches])
         assert sorted(order.tolist()) == list(range(n))
         orders.append(order)
     assert not torch.equal(orders[0], orders[1])
@@ -365,8 +398,7 @@ def test_loader_visits_every_index_once_per_epoch():
 
 
 def test_loader_same_seed_same_order_other_seed_other_order():
-    split = _indexed_split(103)
-    a, b, c = (DeviceLoader(split, 10, seed=s) for s in (7, 7, 8))
+    a, b, c = (_loader(103, 10, seed=s) for s in (7, 7, 8))
     for _ in range(2):
         ea, eb, ec = torch.cat(_epoch(a)), torch.cat(_epoch(b)), torch.cat(_epoch(c))
         assert torch.equal(ea, eb)
@@ -374,12 +406,12 @@ def test_loader_same_seed_same_order_other_seed_other_order():
 
 
 def test_loader_without_shuffle_keeps_order():
-    loader = DeviceLoader(_indexed_split(25), 10, shuffle=False)
+    loader = _loader(25, 10, shuffle=False)
     assert [y.tolist() for y in _epoch(loader)] == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
 
 
 def test_loader_drop_last():
-    loader = DeviceLoader(_indexed_split(103), 10, drop_last=True, seed=1)
+    loader = _loader(103, 10, drop_last=True, seed=1)
     assert len(loader) == 10
     batches = _epoch(loader)
     assert [len(y) for y in batches] == [10] * 10
@@ -455,7 +487,7 @@ def _break(root, case):
 
 FAILURES = {  # case: (verify, words the message must hold)
     "missing-folder": (False, ["expected a folder holding the four MNIST files", "found no such folder", "Fix: pass an existing folder"]),
-    "missing-file": (False, ["expected the file to exist", "found no such file", "Fix: restore the project's copy"]),
+    "missing-file": (False, ["expected the file to exist", "found no such file", "Fix: restore the original files"]),
     "truncated-gz": (False, ["expected a complete gzip file", "found a truncated or damaged one", "Fix: restore"]),
     "not-gzip": (False, ["expected gzip data", "found bytes starting 00 00 08 01", "Fix: if it is an uncompressed IDX file, remove .gz"]),
     "wrong-magic": (False, ["expected an IDX magic number 00 00 <type> <ndim>", "found 01 08 00 00", "Fix: restore"]),
@@ -508,3 +540,175 @@ def test_empty_gz_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(MNISTDataError, match="expected gzip data .* found an empty file"):
         read_idx_file(path)
+
+
+# ------------------------------------------------ unreadable folders, bombs, stale caches
+
+
+def _deny_access(monkeypatch, folder: Path) -> None:
+    """Act as a folder of mode 000 does for a non-root user: its entries can be neither looked up nor opened.
+
+    (Root reads such folders anyway, so the test patches the two system calls instead.)
+    """
+    real_stat, real_open = os.stat, io.open
+
+    def denied(path) -> bool:
+        return not isinstance(path, int) and Path(os.fsdecode(path)).parent == folder
+
+    def stat(path, *args, **kwargs):
+        if denied(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    def open_(file, *args, **kwargs):
+        if denied(file):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
+
+
+def test_folder_without_permission_is_a_data_error(tmp_path, monkeypatch):
+    write_mnist_folder(tmp_path, small_mnist())
+    _deny_access(monkeypatch, tmp_path)
+    with pytest.raises(MNISTDataError) as info:
+        load_mnist(tmp_path, verify=False)
+    message = str(info.value)
+    assert "permission" in message.lower() and str(tmp_path) in message and "chmod" in message
+
+
+def test_file_without_permission_is_a_data_error(tmp_path, monkeypatch):
+    write_mnist_folder(tmp_path, small_mnist())
+    real_open = io.open
+    locked = tmp_path / "train-labels-idx1-ubyte.gz"
+
+    def open_(file, *args, **kwargs):
+        if not isinstance(file, int) and Path(os.fsdecode(file)) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
+    with pytest.raises(MNISTDataError) as info:
+        load_mnist(tmp_path, verify=False)
+    assert info.value.file == str(locked)
+    assert "permission" in info.value.expected and "chmod" in info.value.fix
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may read a folder of mode 000")
+def test_folder_of_mode_000(tmp_path):
+    folder = write_mnist_folder(tmp_path / "locked", small_mnist())
+    folder.chmod(0)
+    try:
+        with pytest.raises(MNISTDataError, match="permission"):
+            load_mnist(folder, verify=False)
+    finally:
+        folder.chmod(0o755)
+
+
+def _peak_bytes(function) -> tuple[int, BaseException | None]:
+    """Peak memory traced while ``function()`` runs, and the exception it raised."""
+    tracemalloc.start()
+    try:
+        function()
+        error = None
+    except BaseException as e:  # noqa: BLE001 - handed back to the test
+        error = e
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, error
+
+
+BOMB_BYTES = 64 << 20  # 64 MiB of zeros: about 64 KB once gzipped
+
+
+@pytest.mark.parametrize("header", [
+    bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 10, 28, 28),  # a valid header for 10 images
+    b"",  # zeros only, as in the 2 GB bomb: not even a valid header
+], ids=["valid-header", "zeros-only"])
+def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path, header):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header + bytes(10 * 28 * 28))
+        for _ in range(BOMB_BYTES >> 20):
+            f.write(bytes(1 << 20))
+    assert path.stat().st_size < BOMB_BYTES // 100
+    peak, error = _peak_bytes(lambda: read_idx_file(path, verify=False))
+    assert isinstance(error, MNISTDataError), error
+    assert str(error).startswith(str(path))
+    assert ("trailing bytes" if header else "magic number") in str(error)
+    assert peak < 8 << 20, f"peak {peak / 2**20:.0f} MiB while reading a bomb"
+
+
+def test_plain_file_is_read_no_further_than_its_header_declares(tmp_path):
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(np.zeros(10, np.uint8)) + bytes(BOMB_BYTES))
+    peak, error = _peak_bytes(lambda: read_idx_file(path, verify=False))
+    assert isinstance(error, MNISTDataError) and "trailing bytes" in str(error), error
+    assert peak < 8 << 20
+
+
+def test_load_mnist_sees_files_changed_on_disk(tmp_path):
+    write_mnist_folder(tmp_path, small_mnist(seed=1))
+    assert len(load_mnist(tmp_path, verify=False).train) == 6
+    labels = tmp_path / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(b"garbage")  # written over the file: must not still "load"
+    with pytest.raises(MNISTDataError, match="gzip"):
+        load_mnist(tmp_path, verify=False)
+
+
+def test_load_mnist_sees_same_size_changes(tmp_path):
+    arrays = small_mnist(seed=2)
+    write_mnist_folder(tmp_path, arrays, gz=False)
+    first = load_mnist(tmp_path, verify=False)
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    stamp = path.stat().st_mtime_ns
+    arrays["t10k-labels-idx1-ubyte"] = (arrays["t10k-labels-idx1-ubyte"] + 1) % 10
+    write_idx(path, arrays["t10k-labels-idx1-ubyte"])  # same size, maybe the same clock tick
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))  # as a later edit would
+    again = load_mnist(tmp_path, verify=False)
+    assert torch.equal(again.test.labels, (first.test.labels + 1) % 10)
+
+
+def test_truncated_file_is_reported_as_truncated_even_with_checksums(tmp_path):
+    raw = gzip.decompress((SHIPPED / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(raw[:-100]))  # a valid gzip of a file cut short
+    with pytest.raises(MNISTDataError) as info:
+        read_idx_file(path, verify=True)
+    assert "truncated" in info.value.found and "differ" not in str(info.value)
+
+
+def test_checksum_error_says_how_to_skip_the_check_from_the_command_line(tmp_path):
+    write_mnist_folder(tmp_path, small_mnist())
+    with pytest.raises(MNISTDataError) as info:
+        load_mnist(tmp_path)
+    assert "verify=False" in info.value.fix and "--no-verify" in info.value.fix
+
+
+# ------------------------------------------------------------------- Split's contract
+
+
+def test_split_accepts_uint8_images_and_makes_labels_int64():
+    split = Split(torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0, 9, 4], dtype=torch.uint8))
+    assert split.labels.dtype == torch.int64 and split.labels.tolist() == [0, 9, 4]
+    assert len(Split(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))) == 0
+
+
+@pytest.mark.parametrize("images, labels, words", [
+    (torch.rand(3, 28, 28), torch.zeros(3, dtype=torch.long), ["uint8", "float32", "255"]),
+    (torch.zeros(3, 784, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), ["(N, 28, 28)", "(3, 784)"]),
+    (torch.zeros(3, 32, 32, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), ["(N, 28, 28)", "(3, 32, 32)"]),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), ["one label per image", "3 images", "4 labels"]),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.zeros(3, 1, dtype=torch.long), ["labels of shape (N,)", "(3, 1)"]),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0, 11, 2]), ["labels 0-9", "11"]),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0, -1, 2]), ["labels 0-9", "-1"]),
+    (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0.0, 1.0, 2.0]), ["integer labels", "float32"]),
+], ids=["float-images", "flat-images", "32x32", "count-mismatch", "2d-labels", "label-11", "label-negative", "float-labels"])
+def test_split_refuses_what_training_would_misread(images, labels, words):
+    with pytest.raises(ValueError) as info:
+        Split(images, labels)
+    for word in words:
+        assert word in str(info.value), str(info.value)

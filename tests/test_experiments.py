@@ -95,8 +95,9 @@ def one_thread():
 
 def test_workers_train_the_same_networks_as_one_process(small, one_thread):
     jobs = [(TINY, 0), (TINY.with_(name="tiny sgd", optimizer="sgd"), 1), (TINY, 2)]
-    alone = run_jobs(jobs, small, progress=False)
-    side_by_side = run_jobs(jobs, small, progress=False, workers=2)
+    # pinned to the CPU: on a GPU machine the default device would be CUDA, whose results differ
+    alone = run_jobs(jobs, small, device="cpu", progress=False)
+    side_by_side = run_jobs(jobs, small, device="cpu", progress=False, workers=2)
     assert side_by_side.workers == 2 and alone.workers == 1
     assert side_by_side.epochs[["config", "seed"]].equals(alone.epochs[["config", "seed"]])  # the jobs' order
     pd.testing.assert_frame_equal(side_by_side.final()[["test_loss", "test_acc"]], alone.final()[["test_loss", "test_acc"]])
@@ -108,9 +109,45 @@ def test_workers_train_the_same_networks_as_one_process(small, one_thread):
 def test_workers_refuse_what_cannot_reach_them(small):
     lambda_config = TINY.with_(model=lambda: MLP((784, 16, 10), "relu"))
     with pytest.raises(TypeError, match="functools.partial"):
-        run_seeds(lambda_config, seeds=[0, 1], data=small, progress=False, workers=2)
+        run_seeds(lambda_config, seeds=[0, 1], data=small, device="cpu", progress=False, workers=2)
     with pytest.raises(ValueError, match="workers"):
-        run_seeds(TINY, seeds=[0], data=small, progress=False, workers=0)
+        run_seeds(TINY, seeds=[0], data=small, device="cpu", progress=False, workers=0)
+    with pytest.raises(ValueError, match="workers"):
+        run_seeds(TINY, seeds=[0], data=small, device="cpu", progress=False, workers=True)
+
+
+@pytest.fixture
+def workers_called(monkeypatch):
+    """Record the calls to _run_in_workers instead of starting processes."""
+    calls = []
+
+    def fake(jobs, data, workers, progress, device):
+        calls.append((workers, device))
+        return [(TINY.model(), experiments.History(epochs=[{"epoch": 1}]), 0.0) for _ in jobs]
+
+    monkeypatch.setattr(experiments, "_run_in_workers", fake)
+    return calls
+
+
+def test_workers_on_a_gpu_share_it_with_a_warning(small, fake_cuda, workers_called):
+    """Asked for two processes on a GPU, run_jobs does so and says it rarely pays; it never silently runs one."""
+    with pytest.warns(UserWarning, match="workers=2 on cuda: 2 processes share one device"):
+        runs = run_jobs([(TINY, 0), (TINY, 1), (TINY, 2)], small, device="cuda", progress=False, workers=2)
+    assert runs.workers == 2 and workers_called == [(2, torch.device("cuda"))]
+
+
+def test_workers_auto_on_a_gpu_is_one_process(small, fake_cuda, workers_called, monkeypatch):
+    monkeypatch.setattr(experiments, "_timed_run", lambda config, seed, data, device, progress:
+                        (TINY.model(), experiments.History(epochs=[{"epoch": 1, "device": str(device)}]), 0.0))
+    runs = run_jobs([(TINY, 0), (TINY, 1)], small, device="cuda", progress=False, workers="auto")
+    assert runs.workers == 1 and not workers_called and set(runs.epochs["device"]) == {"cuda"}
+
+
+def test_workers_check_picklability_on_any_device(small, fake_cuda, workers_called):
+    lambda_config = TINY.with_(model=lambda: MLP((784, 16, 10), "relu"))
+    with pytest.raises(TypeError, match="cannot be sent to a worker process.*functools.partial"):
+        run_jobs([(lambda_config, 0), (lambda_config, 1)], small, device="cuda", progress=False, workers=2)
+    assert not workers_called
 
 
 def test_every_named_config_can_go_to_a_worker():

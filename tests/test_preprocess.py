@@ -229,3 +229,119 @@ def test_predict_rejects_with_what_is_accepted(model, name):
         with pytest.raises(ValueError) as info:
             call(model, bad, device="cpu")
         assert specific in str(info.value) and ACCEPTED_START in str(info.value), str(info.value)
+
+
+# ------------------------------------------- arrays: polarity, blanks, integer types, strides
+
+
+def test_real_mnist_digits_are_never_inverted(mnist):
+    """The polarity check (a light border means dark ink on light paper) must leave every real digit alone."""
+    digits = mnist.test.images[:1000]
+    assert torch.equal(as_image_batch(digits), digits)
+    assert torch.equal(as_image_batch(digits.numpy()[:, None]), digits)
+    torch.testing.assert_close(as_image_batch(digits.float() / 255), digits.float(), rtol=0, atol=1e-4)
+
+
+def test_dark_ink_on_white_arrays_are_inverted(mnist):
+    """Black on white, as an array or tensor, is read like the same digits as PIL images: white on black."""
+    digits = mnist.test.images[:1000]
+    assert torch.equal(as_image_batch(255 - digits), digits)
+    assert torch.equal(as_image_batch((255 - digits).numpy()), digits)
+    torch.testing.assert_close(as_image_batch(1 - digits.double().numpy() / 255), digits.float(), rtol=0, atol=1e-4)
+    mixed = torch.stack([digits[0], 255 - digits[1]])  # each image of a batch is checked by itself
+    assert torch.equal(as_image_batch(mixed), digits[:2])
+
+
+@pytest.mark.parametrize("blank", [np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8),
+                                   torch.ones(3, 1, 28, 28), np.full((28, 28), 0.4)],
+                         ids=["black", "white", "white-float-batch", "grey-float"])
+def test_blank_arrays_have_no_ink(blank):
+    """As PIL blanks do: a single grey level is no digit."""
+    with pytest.raises(ValueError, match="found no ink"):
+        as_image_batch(blank)
+
+
+def test_a_blank_image_in_a_batch_is_named(mnist):
+    batch = mnist.test.images[:4].clone()
+    batch[2] = 0
+    with pytest.raises(ValueError, match="found no ink.*image 2 of the batch"):
+        as_image_batch(batch)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64, np.int16, np.int32])
+def test_any_integer_type_holding_0_255(mnist, dtype):
+    digits = mnist.test.images[:3]
+    assert torch.equal(as_image_batch(digits.numpy().astype(dtype)), digits)
+    assert torch.equal(as_image_batch(torch.from_numpy(digits.numpy().astype(dtype))), digits)
+
+
+@pytest.mark.parametrize("value", [256, 65535, 2**63 + 5])
+def test_wide_integers_above_255_are_refused(value):
+    image = np.zeros((28, 28), np.uint64 if value > 2**32 else np.uint32)
+    image[5, 5] = value
+    for images in (image, torch.from_numpy(image)):
+        with pytest.raises(ValueError, match=f"values 0-255, got 0 to {value}"):
+            as_image_batch(images)
+
+
+def test_flipped_views_are_accepted(mnist):
+    """np.fliplr gives negative strides, which torch cannot share: a copy is taken."""
+    digit = mnist.test.images[0]
+    assert torch.equal(as_image_batch(np.fliplr(digit.numpy())), digit.flip(1)[None])
+    assert torch.equal(as_image_batch(mnist.test.images[:3].numpy()[::-1]), mnist.test.images[:3].flip(0))
+
+
+def test_huge_image_files_are_refused_clearly(tmp_path, monkeypatch):
+    """PIL's guard against decompression bombs, as one ValueError (a small limit stands in for 15000x15000)."""
+    Image.new("L", (300, 300), 255).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(ValueError, match=r"huge\.png.*too large.*scale it down"):
+        to_mnist(tmp_path / "huge.png")
+
+
+def test_float_images_with_nan_are_refused_clearly():
+    values = np.full((40, 40), 0.8, np.float32)
+    values[10:30, 18:22] = 0.1
+    values[3, 3] = np.nan
+    with pytest.raises(ValueError, match=r"float images must hold finite values, got NaN"):
+        to_mnist(Image.fromarray(values, "F"))
+
+
+# ------------------------------------------------------- photos: uneven lighting
+
+
+def shadowed(digit: torch.Tensor, darkest: float, angle: float, size: int = 240, scale: int = 6) -> Image.Image:
+    """A real MNIST digit printed large (dark ink on white paper), photographed in a shadow.
+
+    The lighting falls linearly across the picture, in direction ``angle`` (radians), from 1
+    to ``darkest``; what the camera sees is the lighting times the paper's (or ink's) reflectance.
+    """
+    ink = Image.fromarray(digit.numpy()).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    amount = np.zeros((size, size))
+    at = (size - 28 * scale) // 2
+    amount[at:at + 28 * scale, at:at + 28 * scale] = np.asarray(ink) / 255
+    reflectance = 0.9 - 0.75 * amount
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    ramp = np.cos(angle) * xx + np.sin(angle) * yy
+    lighting = 1 - (1 - darkest) * (ramp - ramp.min()) / (ramp.max() - ramp.min())
+    return Image.fromarray(np.rint(255 * reflectance * lighting).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from mnist_lib import web
+
+    return web.load_model("lenet5_improved")
+
+
+def test_a_shadow_across_the_paper_is_not_ink(mnist, shipped):
+    """50 digits under a shadow that darkens the paper to 40%: read as well as without it, and seen alike."""
+    digits, labels = mnist.test.images[:50], mnist.test.labels[:50]
+    converted, hits = {}, {}
+    for darkest in (1.0, 0.4):
+        converted[darkest] = torch.stack([to_mnist(shadowed(d, darkest, angle=i)) for i, d in enumerate(digits)])
+        hits[darkest] = (shipped.probabilities(converted[darkest]).argmax(1) == labels).float().mean().item()
+    assert hits[1.0] >= 0.9
+    assert hits[0.4] >= hits[1.0] - 0.04, hits
+    likeness = [correlation(a, b) for a, b in zip(converted[0.4], converted[1.0])]
+    assert np.mean(likeness) > 0.95, likeness

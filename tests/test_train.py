@@ -77,6 +77,22 @@ def test_evaluate_matches_predict(trained, small_test):
     assert result["loss"] == pytest.approx(loss, rel=1e-5)
 
 
+def test_on_epoch_sees_each_record_once_its_checkpoint_is_written(small_train, tmp_path):
+    import hashlib
+
+    path = tmp_path / "run.pt"
+    seen = []
+
+    def on_epoch(record):  # the checkpoint of this epoch is already on disk, a new file each epoch
+        seen.append((dict(record), hashlib.sha256(path.read_bytes()).hexdigest()))
+
+    history = fit(tiny_model(), small_train.head(128), epochs=3, batch_size=64, device="cpu", progress=False,
+                  checkpoint=path, on_epoch=on_epoch)
+    assert [record for record, _ in seen] == history.epochs
+    assert len({digest for _, digest in seen}) == 3
+    assert seen[-1][1] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _train(small_train, seed: int, optimizer: str = "sgd"):
     model = tiny_model(seed)
     history = fit(model, small_train.head(256), epochs=2, batch_size=32, seed=seed, optimizer=optimizer,
@@ -398,3 +414,291 @@ def test_predict_rejects_bad_float_values(trained, bad):
     model, _ = trained
     with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
         predict(model, bad, device="cpu")
+
+
+# ------------------------------------------------------ fit, bitwise as a plain loop
+
+
+def _plain_loop(make_model, split, *, epochs, batch_size, seed, lr, amp=False, augment=None):
+    """The training loop written out by hand (shuffle, forward, loss, step), independent of fit."""
+    from mnist_lib.data import MEAN, STD
+
+    seed_everything(seed)
+    model = make_model()
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(split) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr], total_steps=steps)
+    shuffle = torch.Generator().manual_seed(seed)
+    images = (split.images.float().unsqueeze(1) / 255 - MEAN) / STD
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(split), generator=shuffle)
+        for batch in order.split(batch_size):
+            x, y = images[batch], split.labels[batch]
+            if augment is not None:
+                x = augment(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                out = model(x)
+            loss = F.cross_entropy(out.float(), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+    return model, losses
+
+
+@pytest.mark.parametrize("amp", [False, True], ids=["float32", "amp"])
+@pytest.mark.parametrize("net", ["mlp", "lenet5-augmented"])
+def test_fit_is_bitwise_the_plain_loop(small_train, net, amp):
+    """The committed chapters' numbers rest on this: fit computes exactly what the plain loop does."""
+    from mnist_lib.augment import RandomAffine
+    from mnist_lib.models import LeNet5
+
+    make_model = (lambda: MLP((784, 32, 10), "relu")) if net == "mlp" else (lambda: LeNet5("relu", "max"))
+    augment = RandomAffine(degrees=10, scale=0.1, shift=2) if net != "mlp" else None
+    split = small_train.head(160)
+    expected, expected_losses = _plain_loop(make_model, split, epochs=2, batch_size=64, seed=5, lr=3e-3, amp=amp,
+                                            augment=augment)
+    seed_everything(5)
+    model = make_model()
+    history = fit(model, split, epochs=2, batch_size=64, seed=5, lr=3e-3, schedule="onecycle", amp=amp,
+                  augment=augment, device="cpu", progress=False)
+    assert history.step_loss == expected_losses
+    for name, value in expected.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+# ------------------------------------------------- fit: precision, syncs, time
+
+
+def test_loss_runs_outside_autocast_in_float32(small_train):
+    """Under amp the forward pass is bfloat16, but the loss (BCE is refused by CUDA autocast) is not."""
+    seen = []
+
+    def loss_fn(out, y):
+        seen.append((torch.is_autocast_enabled("cpu"), out.dtype))
+        return F.cross_entropy(out, y)
+
+    fit(_small_cnn(), small_train.head(64), batch_size=32, amp=True, loss_fn=loss_fn, device="cpu", progress=False)
+    assert seen == [(False, torch.float32)] * 2
+
+
+def test_autoencoder_with_amp_trains_on_bce(small_train):
+    from mnist_lib.models import Autoencoder
+
+    history = fit(Autoencoder(6), small_train.head(64), batch_size=32, amp=True, normalization=(0.0, 1.0),
+                  loss_fn=F.binary_cross_entropy, target="input", device="cpu", progress=False)
+    assert math.isfinite(history.final("train_loss"))
+
+
+def test_divergence_is_checked_every_few_steps_and_names_the_first_bad_one(small_train, monkeypatch):
+    import mnist_lib.train as train_mod
+
+    monkeypatch.setattr(train_mod, "DIVERGENCE_CHECK_STEPS", 4)
+    calls = []
+
+    def loss_fn(logits, y):
+        calls.append(1)
+        return F.cross_entropy(logits, y) * (math.inf if len(calls) == 6 else 1)
+
+    with pytest.raises(TrainingDiverged, match=r"loss became inf at epoch 1, step 6 "):
+        fit(tiny_model(), small_train.head(512), loss_fn=loss_fn, batch_size=32, device="cpu", progress=False)
+    assert len(calls) == 8  # ran on to the check after step 8, not to the end of the epoch (16 steps)
+
+
+def test_epoch_time_waits_for_the_device(small_train, monkeypatch):
+    """The seconds of an epoch are taken after the device has finished its work."""
+    import time
+
+    import mnist_lib.train as train_mod
+
+    monkeypatch.setattr(train_mod, "synchronize", lambda device: time.sleep(0.2))
+    history = fit(tiny_model(), small_train.head(64), device="cpu", progress=False)
+    assert history.epochs[0]["seconds"] >= 0.2
+
+
+# -------------------------------------------------------------- fit: bad settings
+
+
+def test_absurd_learning_rate_warns_that_the_loss_exploded(small_train):
+    """`train mlp --lr 1e6`: the loss reaches ~1e8 without NaN; fit says so."""
+    from mnist_lib.train import LossExplosionWarning
+
+    seed_everything(0)
+    model = MLP((784, 300, 10), "sigmoid", init="glorot")
+    with pytest.warns(LossExplosionWarning, match="loss exploded.*learning rate is probably too high"):
+        history = fit(model, small_train, lr=1e6, batch_size=100, normalization=(0.0, 1.0), epochs=2,
+                      device="cpu", progress=False)
+    assert history.final("train_loss") > 100 * history.step_loss[0]
+
+
+def test_ordinary_training_does_not_warn(small_train, recwarn):
+    fit(tiny_model(), small_train.head(256), epochs=2, device="cpu", progress=False)
+    fit(tiny_model(), small_train.head(256), optimizer="sgd", lr=0.5, device="cpu", progress=False)
+    assert not [w for w in recwarn if "exploded" in str(w.message)]
+
+
+def test_fit_refuses_an_empty_split(small_train, small_test):
+    with pytest.raises(ValueError, match="the training split is empty"):
+        fit(tiny_model(), small_train.head(0), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="the test split is empty"):
+        fit(tiny_model(), small_train.head(64), evals={"test": small_test.head(0)}, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("bad", [11, 10, -1])
+def test_fit_refuses_labels_outside_0_to_9_before_training(small_train, bad):
+    split = small_train.head(64)
+    split.labels = split.labels.clone()
+    split.labels[7] = bad  # changed after the Split checked its labels
+    model = tiny_model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=rf"labels must be digits 0-9, but one is {bad} \(at index 7\)"):
+        fit(model, split, device="cpu", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
+    with pytest.raises(ValueError, match="the test split's labels must be digits 0-9"):
+        fit(model, small_train.head(64), evals={"test": split}, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="labels must be digits 0-9"):
+        evaluate(model, split, device="cpu")
+
+
+def test_autoencoders_ignore_labels(small_train):
+    split = small_train.head(64)
+    split.labels = torch.full((64,), 99)
+    fit(tiny_model(), split, loss_fn=lambda out, x: (out.mean() - x.mean()) ** 2, target="input", device="cpu",
+        progress=False)
+
+
+# --------------------------------------------------- the caller's model, handed back
+
+
+def test_evaluate_and_predict_hand_the_model_back_in_its_modes(small_train):
+    from mnist_lib.models import CodeClassifier
+
+    model = CodeClassifier(MLP((784, 6), "relu"), 6)
+    model.train()  # the head trains, the frozen encoder stays in eval mode (CodeClassifier.train)
+    modes = [m.training for m in model.modules()]
+    assert True in modes and False in modes
+    predict(model, small_train.images[:8], device="cpu")
+    assert [m.training for m in model.modules()] == modes
+    predict_proba(model, small_train.images[:8], device="cpu")
+    assert [m.training for m in model.modules()] == modes
+    evaluate(model, small_train.head(8), device="cpu")
+    assert [m.training for m in model.modules()] == modes
+    model.eval()
+    predict(model, small_train.images[:8], device="cpu")
+    assert not any(m.training for m in model.modules())
+
+
+def test_borrowed_model_goes_back_to_its_device(monkeypatch):
+    """A model lent to another device comes back (the move itself is recorded, not done)."""
+    from mnist_lib.train import _borrowed
+
+    model = tiny_model()
+    moves = []
+    monkeypatch.setattr(model, "to", lambda device: moves.append(torch.device(device)) or model)
+    with _borrowed(model, torch.device("meta")):
+        assert not model.training
+    assert moves == [torch.device("meta"), torch.device("cpu")]
+    assert model.training
+    moves.clear()
+    with _borrowed(model, torch.device("cpu")):
+        pass
+    assert moves == [torch.device("cpu")]  # already there: no move back
+
+
+def test_fit_leaves_the_model_in_eval_mode(small_train):
+    model = tiny_model()
+    fit(model, small_train.head(64), device="cpu", progress=False)
+    assert not model.training
+
+
+# ------------------------------------------------ GPU defaults (on a pretended GPU)
+
+
+def test_choose_device_on_a_pretended_gpu(fake_cuda):
+    assert choose_device() == torch.device("cuda")
+    assert choose_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match=r"this machine has 1 CUDA GPU\(s\): cuda:0 to cuda:0"):
+        choose_device("cuda:1")
+
+
+def test_adam_is_fused_on_cuda():
+    model = tiny_model()
+    assert make_optimizer("adam", model.parameters(), lr=1e-3, device="cuda").defaults["fused"] is True
+    assert make_optimizer("AdamW", model.parameters(), lr=1e-3, device=torch.device("cuda:0")).defaults["fused"]
+    assert not make_optimizer("adam", model.parameters(), lr=1e-3, device="cpu").defaults["fused"]
+    assert not make_optimizer("adam", model.parameters(), lr=1e-3).defaults["fused"]
+    chosen = make_optimizer("adam", model.parameters(), lr=1e-3, device="cuda", foreach=True)
+    assert chosen.defaults["foreach"] and not chosen.defaults["fused"]  # the caller's choice wins
+    assert not make_optimizer("sgd", model.parameters(), lr=0.1, device="cuda").defaults.get("fused")
+
+
+def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda):
+    from mnist_lib.train import _amp_supported
+
+    assert _amp_supported(True, torch.device("cuda"))
+    fake_cuda.bf16 = False
+    with pytest.warns(UserWarning, match="Pretend GPU has no bfloat16 support, so training runs in float32"):
+        assert not _amp_supported(True, torch.device("cuda"))
+    assert not _amp_supported(False, torch.device("cuda"))
+    assert _amp_supported(True, torch.device("cpu"))
+
+
+def test_deterministic_fit_on_cpu_is_the_same_run_and_restores_the_settings(small_train):
+    flags = []
+
+    def loss_fn(out, y):
+        flags.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark))
+        return F.cross_entropy(out, y)
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.backends.cudnn.deterministic)
+    torch.backends.cudnn.benchmark = True
+    try:
+        seed_everything(0)
+        det = tiny_model()
+        h1 = fit(det, small_train.head(128), deterministic=True, loss_fn=loss_fn, device="cpu", progress=False)
+        assert set(flags) == {(True, False)}
+        assert torch.backends.cudnn.benchmark and not torch.are_deterministic_algorithms_enabled()  # restored
+    finally:
+        torch.backends.cudnn.benchmark = before[1]
+    h2 = fit(tiny_model(), small_train.head(128), device="cpu", progress=False)
+    assert h1.step_loss == h2.step_loss
+    assert before == (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+                      torch.backends.cudnn.deterministic)
+
+
+def test_deterministic_on_cuda_sets_the_cublas_workspace(fake_cuda, monkeypatch):
+    from mnist_lib.train import deterministic_algorithms
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with deterministic_algorithms(True, torch.device("cuda")):
+        assert torch.are_deterministic_algorithms_enabled()
+    import os
+
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_deterministic_on_running_cuda_without_the_workspace_says_how_to_set_it(fake_cuda, monkeypatch, small_train):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    fake_cuda.initialized = True
+    with pytest.raises(RuntimeError, match=r"needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before CUDA starts.*restart"):
+        fit(tiny_model(), small_train.head(64), device="cuda", deterministic=True, progress=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # set beforehand: fine
+    from mnist_lib.train import deterministic_algorithms
+
+    with deterministic_algorithms(True, torch.device("cuda")):
+        pass
+
+
+def test_deterministic_names_an_operation_without_a_deterministic_version():
+    from mnist_lib.train import deterministic_algorithms
+
+    with pytest.raises(RuntimeError, match="deterministic=True: scatter_add_ has no deterministic "
+                                           "implementation on cpu; train with deterministic=False"):
+        with deterministic_algorithms(True, torch.device("cpu")):
+            raise RuntimeError("scatter_add_ does not have a deterministic implementation, but you set ...")
+    assert not torch.are_deterministic_algorithms_enabled()

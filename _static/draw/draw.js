@@ -453,6 +453,32 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // The pen: a share of the drawing's size (mnist_lib.web.pen_width)
+  // ---------------------------------------------------------------------------------------
+
+  /** The larger side of the bounding box of the strokes' points ([[{x, y}, ...], ...]), in pad pixels. */
+  function drawingSize(strokes) {
+    var minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    strokes.forEach(function (stroke) {
+      stroke.forEach(function (p) {
+        minX = Math.min(minX, p.x);
+        maxX = Math.max(maxX, p.x);
+        minY = Math.min(minY, p.y);
+        maxY = Math.max(maxY, p.y);
+      });
+    });
+    return maxX >= minX ? Math.max(maxX - minX, maxY - minY) : 0;
+  }
+
+  /**
+   * The pen's width for these strokes. A fixed pen would make a small drawing a blob once it
+   * is scaled to MNIST's 20x20 box, so the pen is a share of the drawing's size, within limits.
+   */
+  function penWidth(strokes, pad) {
+    return Math.min(Math.max(pad.pen_share * drawingSize(strokes), pad.min_pen), pad.pen);
+  }
+
+  // ---------------------------------------------------------------------------------------
   // The widget
   // ---------------------------------------------------------------------------------------
 
@@ -472,13 +498,15 @@
 
   /**
    * Build the widget inside `host` for the exported `spec`. Returns its state, also kept as
-   * host.mnistDraw: {input (the last 28x28, or null), probabilities, prediction, update(), clear()}.
-   * The predicted digit is also host's data-prediction attribute ("" while the pad is empty).
+   * host.mnistDraw: {input (the last 28x28, or null), probabilities, prediction, strokes, update(), clear()}.
+   * The predicted digit is also host's data-prediction attribute ("" while there is none), and
+   * host's data-status says "empty", "no-digit" (too little ink: a click, a short dash) or "digit".
    */
   function mount(host, spec) {
     var model = decodeModel(spec);
-    var padSize = (spec.pad && spec.pad.size) || 280;
-    var pen = (spec.pad && spec.pad.pen) || 20;
+    // The pad's size and pen, as mnist_lib.web exports them (defaults for older exports)
+    var padSpec = Object.assign({ size: 280, pen: 20, pen_share: 20 / 240, min_pen: 3, min_drawing: 0.15 }, spec.pad);
+    var padSize = padSpec.size;
     host.textContent = "";
     host.classList.add("mnist-draw");
 
@@ -504,6 +532,8 @@
     element("span", "mnist-draw-answer-label", answer, "Prediction");
     var digitOut = element("output", "mnist-draw-digit", answer, "\u2013");
     digitOut.setAttribute("aria-live", "polite"); // screen readers announce each new answer
+    var statusOut = element("output", "mnist-draw-status", answer, "");
+    statusOut.setAttribute("aria-live", "polite");
     var bars = element("div", "mnist-draw-bars", right);
     var rows = [];
     for (var d = 0; d < 10; d++) {
@@ -521,15 +551,30 @@
 
     var ctx = pad.getContext("2d", { willReadFrequently: true });
     var seenCtx = seen.getContext("2d");
-    var state = { input: null, probabilities: null, prediction: null, strokes: 0 };
+    var state = { input: null, probabilities: null, prediction: null, strokes: [] };
 
-    function blank() {
+    /** The pad drawn again from the strokes, all with the pen their size calls for. */
+    function render() {
+      var pen = penWidth(state.strokes, padSpec);
       ctx.fillStyle = "#ffffff";
       ctx.fillRect(0, 0, padSize, padSize);
       ctx.strokeStyle = ctx.fillStyle = "#000000";
       ctx.lineWidth = pen;
       ctx.lineCap = "round";
       ctx.lineJoin = "round";
+      state.strokes.forEach(function (stroke) {
+        ctx.beginPath();
+        ctx.arc(stroke[0].x, stroke[0].y, pen / 2, 0, 2 * Math.PI); // a click leaves a dot
+        ctx.fill();
+        if (stroke.length > 1) {
+          ctx.beginPath();
+          ctx.moveTo(stroke[0].x, stroke[0].y);
+          stroke.slice(1).forEach(function (p) {
+            ctx.lineTo(p.x, p.y);
+          });
+          ctx.stroke();
+        }
+      });
     }
 
     function show(input, probs) {
@@ -561,11 +606,16 @@
         cancelAnimationFrame(pending);
         pending = 0;
       }
-      var input = toMnist(ctx.getImageData(0, 0, padSize, padSize));
+      render();
+      // Too little ink (a click, a short dash) is no digit, though the network would name one.
+      var tooSmall = state.strokes.length > 0 && drawingSize(state.strokes) < padSpec.min_drawing * padSize;
+      var input = tooSmall ? null : toMnist(ctx.getImageData(0, 0, padSize, padSize));
       state.input = input;
       state.probabilities = input ? probabilities(model, input) : null;
       state.prediction = input ? state.probabilities.indexOf(Math.max.apply(null, state.probabilities)) : null;
       show(input, state.probabilities);
+      statusOut.textContent = tooSmall ? "No digit yet: draw one digit, larger." : "";
+      host.setAttribute("data-status", tooSmall ? "no-digit" : input ? "digit" : "empty");
     }
     function scheduleUpdate() {
       if (!pending) {
@@ -576,12 +626,10 @@
       }
     }
     function clear() {
-      blank();
-      state.strokes = 0;
+      state.strokes = [];
       update();
     }
 
-    var last = null;
     var activePointer = null;
     function point(event) {
       // Pad pixels from the pointer's page position: inside the border, scaled to the drawing's size.
@@ -590,11 +638,6 @@
         x: ((event.clientX - rect.left - pad.clientLeft) * padSize) / pad.clientWidth,
         y: ((event.clientY - rect.top - pad.clientTop) * padSize) / pad.clientHeight,
       };
-    }
-    function dot(p) {
-      ctx.beginPath();
-      ctx.arc(p.x, p.y, pen / 2, 0, 2 * Math.PI);
-      ctx.fill();
     }
     pad.addEventListener("pointerdown", function (event) {
       if (activePointer !== null || (event.pointerType === "mouse" && event.button !== 0)) {
@@ -609,9 +652,7 @@
           /* synthetic pointers cannot always be captured; drawing works without */
         }
       }
-      last = point(event);
-      dot(last);
-      state.strokes += 1;
+      state.strokes.push([point(event)]);
       scheduleUpdate();
     });
     pad.addEventListener("pointermove", function (event) {
@@ -623,21 +664,17 @@
       if (!events.length) {
         events = [event];
       }
-      ctx.beginPath();
-      ctx.moveTo(last.x, last.y);
+      var stroke = state.strokes[state.strokes.length - 1];
       events.forEach(function (e) {
-        last = point(e);
-        ctx.lineTo(last.x, last.y);
+        stroke.push(point(e));
       });
-      ctx.stroke();
-      scheduleUpdate();
+      scheduleUpdate(); // the pad is drawn again, and read, once per frame
     });
     function end(event) {
       if (event.pointerId !== activePointer) {
         return;
       }
       activePointer = null;
-      last = null;
       update(); // at once: the answer is there when the pen lifts
     }
     pad.addEventListener("pointerup", end);
@@ -661,6 +698,8 @@
     greyLevels: greyLevels,
     resizeLanczos: resizeLanczos,
     toMnist: toMnist,
+    drawingSize: drawingSize,
+    penWidth: penWidth,
     decodeModel: decodeModel,
     logits: logits,
     softmax: softmax,

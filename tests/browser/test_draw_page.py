@@ -9,7 +9,11 @@ in the chapter's output, ``_static/draw/draw.js`` loaded by the theme):
 * for each drawing, the page's 28x28 input equals ``to_mnist`` of the canvas image, and
   its probabilities are PyTorch's for that input;
 * an empty pad shows no prediction, Clear empties it, a finger (touch) draws too, and the
-  page works opened from ``file://``.
+  page works opened from ``file://``;
+* a click or a short dash shows "no digit yet"; the ten digits drawn a sixth of the pad's
+  size are read too (the pen narrows with the drawing);
+* the widget's text has a contrast of at least 4.5:1 in the light and the dark theme, and
+  a model title holding ``<!--<script>`` cannot stop the widget from mounting.
 """
 
 from __future__ import annotations
@@ -123,12 +127,12 @@ def draw(driver, host, strokes, pointer: str = "mouse") -> None:
 DRAW_SCALE = 12.0  # one digit pixel becomes 12 pad pixels: the 20x20 box of MNIST's ink spans 240 of the pad's 280
 
 
-def strokes(image) -> list[list[tuple[float, float]]]:
+def strokes(image, scale: float = DRAW_SCALE) -> list[list[tuple[float, float]]]:
     """A test digit as strokes, its ink centred on the pad, big as people draw (see web.digit_strokes)."""
     rows, cols = np.nonzero(np.asarray(image) >= 128)
     centre = ((cols.min() + cols.max() + 1) / 2, (rows.min() + rows.max() + 1) / 2)
-    offset = tuple(web.PAD_SIZE / 2 - DRAW_SCALE * c for c in centre)
-    return web.digit_strokes(image, DRAW_SCALE, offset, step=2)
+    offset = tuple(web.PAD_SIZE / 2 - scale * c for c in centre)
+    return web.digit_strokes(image, scale, offset, step=2)
 
 
 def one_per_class(mnist) -> list[int]:
@@ -258,3 +262,125 @@ def test_widget_works_in_a_notebook_output(driver, mnist):
     assert host.get_attribute("data-prediction") == "3"
     assert console_errors(driver) == []
 
+
+
+# ------------------------------------------------ too little ink, small drawings, dark mode
+
+
+@pytest.fixture(scope="module")
+def fresh(driver, site, draw_page):
+    """The draw page loaded again (the tests above end on other pages)."""
+    open_page(driver, site + draw_page)
+    host = wait_ready(driver)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", host)
+    console_errors(driver)
+    return host
+
+
+def status(host) -> str:
+    from selenium.webdriver.common.by import By
+
+    return host.find_element(By.CSS_SELECTOR, ".mnist-draw-status").text
+
+
+@pytest.mark.parametrize("marks", [[[(140.0, 140.0)]], [[(125.0, 140.0), (155.0, 140.0)]]], ids=["click", "short-dash"])
+def test_too_little_ink_is_no_digit_yet(driver, fresh, marks):
+    """A click or a short dash is no digit: the page says so instead of naming one with 99% confidence."""
+    clear(driver, fresh)
+    draw(driver, fresh, marks)
+    s = state(driver, fresh)
+    assert s["prediction"] == "" and s["probabilities"] is None, s["prediction"]
+    assert "no digit yet" in status(fresh).lower()
+    assert all(width in ("0%", "0.0%", "") for width in s["bars"])
+    clear(driver, fresh)
+    assert status(fresh) == ""
+    assert console_errors(driver) == []
+
+
+SMALL_SCALE = 2.5  # a digit's 20x20 box of ink becomes about 50 of the pad's 280 pixels: a sixth of the pad
+
+
+def test_small_drawings_are_read(driver, fresh, mnist):
+    """Drawn a sixth of the pad's size, the ten digits are still read (the pen narrows with the drawing)."""
+    read = []
+    for index in one_per_class(mnist):
+        clear(driver, fresh)
+        draw(driver, fresh, strokes(mnist.test.images[index], SMALL_SCALE))
+        s = state(driver, fresh)
+        read.append((int(mnist.test.labels[index]), s["prediction"]))
+        canvas = Image.open(io.BytesIO(base64.b64decode(s["png"].split(",", 1)[1])))
+        difference = to_mnist(canvas).numpy().astype(int) - np.array(s["input"]).reshape(28, 28)
+        assert np.abs(difference).max() <= PIXEL_TOLERANCE
+    clear(driver, fresh)
+    print("small drawings read: " + ", ".join(f"{label}->{got}" for label, got in read))
+    assert sum(str(label) == got for label, got in read) >= DIGITS_NEEDED, read
+
+
+# The colours that reach the screen: the element's colour, faded by its (and its ancestors')
+# opacity, over the first painted background behind it.
+PAINTED = """
+const rgba = text => {
+  const v = text.match(/[\\d.]+/g).map(Number);
+  return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+};
+return arguments[0].map(el => {
+  const style = getComputedStyle(el);
+  let alpha = rgba(style.color)[3], background = [255, 255, 255, 1];
+  for (let e = el; e; e = e.parentElement) {
+    const paint = rgba(getComputedStyle(e).backgroundColor);
+    if (paint[3] > 0) { background = paint; break; }
+    alpha *= Number(getComputedStyle(e).opacity);
+  }
+  return {text: el.textContent, color: rgba(style.color), alpha: alpha, background: background};
+});
+"""
+
+
+def luminance(rgb) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0-255 channels)."""
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(float(c)) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(painted: dict) -> float:
+    shown = [b + (c - b) * painted["alpha"] for c, b in zip(painted["color"], painted["background"])]
+    light, dark = sorted([luminance(shown), luminance(painted["background"])], reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_widget_text_is_readable_in_both_themes(driver, fresh, theme):
+    """WCAG AA for normal text (4.5:1), from computed styles, the caption "What the network sees" included."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("document.documentElement.dataset.theme = arguments[0];"
+                          "document.documentElement.dataset.mode = arguments[0];", theme)
+    try:
+        body = driver.execute_script("return getComputedStyle(document.body).backgroundColor;")
+        assert (luminance([float(v) for v in body[body.index("(") + 1:-1].split(",")[:3]]) < 0.1) == (theme == "dark")
+        texts = [fresh.find_element(By.CSS_SELECTOR, css) for css in
+                 (".mnist-draw-caption", ".mnist-draw-hint", ".mnist-draw-about", ".mnist-draw-answer-label",
+                  ".mnist-draw-digit", ".mnist-draw-bar-digit", ".mnist-draw-status", ".mnist-draw-clear")]
+        for painted in driver.execute_script(PAINTED, texts):
+            ratio = contrast(painted)
+            print(f"{theme}: {ratio:4.1f}:1 {painted['text'][:40]!r}")
+            assert ratio >= 4.5, painted
+    finally:
+        driver.execute_script("document.documentElement.dataset.theme = 'light';"
+                              "document.documentElement.dataset.mode = 'light';")
+
+
+def test_a_title_with_markup_cannot_break_the_widget(driver, mnist):
+    """A model title holding "<!--<script>" (inlined as JSON into a script element) must not stop the widget."""
+    spec = web.read_export(web.DEFAULT_MODEL) | {"title": 'LeNet <!--<script> </script><b>"bold"</b>'}
+    driver.get("about:blank")
+    console_errors(driver)
+    driver.execute_script(JUPYTER_LIKE, web.widget_html(spec=spec))
+    host = wait_ready(driver)
+    assert spec["title"] in host.text
+    draw(driver, host, strokes(mnist.test.images[one_per_class(mnist)[3]]))
+    assert host.get_attribute("data-prediction") == "3"
+    assert console_errors(driver) == []

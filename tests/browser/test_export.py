@@ -1,7 +1,7 @@
 """The shipped weights and their export for the browser (no browser needed).
 
 The committed ``_static/draw/lenet5_improved.json`` must be exactly what
-``python -m mnist_lib export-web`` makes of the committed ``weights/lenet5_improved.pt``,
+``python -m mnist_lib export-web`` makes of the committed ``mnist_lib/weights/lenet5_improved.pt``,
 so the website never runs other weights than the book describes.
 """
 
