@@ -2,10 +2,12 @@
 
 The modules, one concern each:
 
-* :mod:`mnist_lib.data`: IDX parsing, checksums, ``load_mnist``, splits, device-resident batching
+* :mod:`mnist_lib.idx`: the IDX file format, read no further than a file declares
+* :mod:`mnist_lib.data`: finding the files, checksums, ``load_mnist``, splits, device-resident batching
+* :mod:`mnist_lib.device`: device choice, seeding, device settings (bfloat16, determinism, syncs)
 * :mod:`mnist_lib.models`: the networks
 * :mod:`mnist_lib.backprop`: backpropagation by hand (chapter 2)
-* :mod:`mnist_lib.train`: device choice, seeding, ``fit`` / ``evaluate`` / ``predict``
+* :mod:`mnist_lib.train`: ``fit`` / ``evaluate`` / ``predict``, schedules, ``History``
 * :mod:`mnist_lib.checkpoint`: a run's whole state in one file, written atomically; resuming
 * :mod:`mnist_lib.preprocess`: any picture of a digit made into MNIST's 28x28 format
 * :mod:`mnist_lib.experiments`: the reports' setups, their published numbers, runs over seeds

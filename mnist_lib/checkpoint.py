@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 from . import files
+from .device import DEVICE_TYPES
 
 FORMAT = "mnist_lib checkpoint 2"
 OLD_FORMATS = ("mnist_lib checkpoint 1",)
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 # The per-parameter state of torch.optim's SGD, Adam, AdamW and RMSprop: tensors of the parameter's shape.
 PARAMETER_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "grad_avg"}
 FIX_DAMAGED = "restore a good copy, or train afresh (resume=False; on the command line, --overwrite)"

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import math
 import os
-import platform
-import random
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,9 +29,11 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import MEAN, STD, DeviceLoader, Split, normalize
+from .device import (  # noqa: F401 (DEVICE_ENV_VAR, describe_device: part of train's API since 0.1)
+    DEVICE_ENV_VAR, amp_supported, borrowed, choose_device, describe_device, deterministic_algorithms,
+    seed_everything, synchronize)
 from .preprocess import as_image_batch
 
-DEVICE_ENV_VAR = "MNIST_DEVICE"
 PROGRESS_ENV_VAR = "MNIST_PROGRESS"  # "0" turns progress bars off (e.g. for committed outputs)
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -58,60 +58,7 @@ NUM_CLASSES = 10  # digits 0-9
 DIVERGENCE_CHECK_STEPS = 100
 # An epoch whose mean loss is this many times the run's first loss is "exploding".
 LOSS_EXPLOSION_FACTOR = 100.0
-# cuBLAS is deterministic only with one of these workspace settings (read when CUDA starts).
-CUBLAS_WORKSPACE_VAR, CUBLAS_DETERMINISTIC = "CUBLAS_WORKSPACE_CONFIG", (":4096:8", ":16:8")
 
-
-DEVICE_TYPES = ("cpu", "cuda", "mps")  # what the book runs on; torch knows more (meta, xpu, ...)
-
-
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to compute on: ``device``, else ``$MNIST_DEVICE``, else CUDA, MPS, CPU.
-
-    Asking for a device this machine does not have, or for something that is not
-    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, raises ``ValueError``.
-    """
-    wanted = device or os.environ.get(DEVICE_ENV_VAR)
-    if not wanted:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        chosen = torch.device(wanted)
-    except (RuntimeError, TypeError, ValueError):
-        chosen = None
-    if chosen is None or chosen.type not in DEVICE_TYPES:
-        raise ValueError(f"unknown device {str(wanted)!r}; expected cpu, cuda, cuda:N or mps")
-    if chosen.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ValueError(f"device {str(wanted)!r} was asked for but no CUDA GPU is available; use 'cpu' instead")
-        if (chosen.index or 0) >= count:
-            raise ValueError(f"device {str(wanted)!r} was asked for but this machine has {count} CUDA GPU(s): "
-                             f"cuda:0 to cuda:{count - 1}")
-    if chosen.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(wanted)!r} was asked for but Apple's MPS is not available; use 'cpu' instead")
-    return chosen
-
-
-def describe_device(device: torch.device) -> str:
-    """``device`` with its hardware's name and torch's thread count, e.g. ``cpu (x86_64, 2 threads)``."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    elif device.type == "mps":
-        name = "Apple GPU"
-    else:
-        name = platform.processor() or platform.machine()
-    return f"{device} ({name}, {torch.get_num_threads()} threads)"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and every GPU)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def make_optimizer(optimizer: str | torch.optim.Optimizer, params, lr: float, *,
@@ -219,76 +166,6 @@ def _check_split(name: str, split: Split, classify: bool) -> None:
                          f"(at index {int((split.labels == bad).nonzero()[0])}); fix or drop those samples")
 
 
-def _amp_supported(amp: bool, device: torch.device) -> bool:
-    """``amp``, unless the device cannot compute in bfloat16 (then warn and train in float32)."""
-    if amp and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
-        warnings.warn(f"amp=True: {torch.cuda.get_device_name(device)} has no bfloat16 support, "
-                      "so training runs in float32 (amp is ignored)", stacklevel=3)
-        return False
-    return amp
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait until ``device`` has finished the work queued so far (CUDA and MPS run ahead of Python)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-@contextmanager
-def deterministic_algorithms(enabled: bool, device: torch.device):
-    """Within the block, only deterministic algorithms (if ``enabled``); the settings are restored after.
-
-    Sets ``torch.use_deterministic_algorithms``, turns cuDNN's benchmark off and, for
-    CUDA, sets ``$CUBLAS_WORKSPACE_CONFIG``, which cuBLAS reads only when CUDA starts:
-    if CUDA is already running without it, raises ``RuntimeError`` saying how to set it.
-    An operation that has no deterministic version raises ``RuntimeError`` naming it.
-    """
-    if not enabled:
-        yield
-        return
-    if device.type == "cuda" and os.environ.get(CUBLAS_WORKSPACE_VAR) not in CUBLAS_DETERMINISTIC:
-        if torch.cuda.is_initialized():
-            raise RuntimeError(
-                f"deterministic=True on CUDA needs {CUBLAS_WORKSPACE_VAR}={CUBLAS_DETERMINISTIC[0]} set before CUDA "
-                f"starts, and CUDA is already running in this process without it. Set it first (shell: export "
-                f"{CUBLAS_WORKSPACE_VAR}={CUBLAS_DETERMINISTIC[0]}; notebook: os.environ[{CUBLAS_WORKSPACE_VAR!r}] = "
-                f"{CUBLAS_DETERMINISTIC[0]!r} in the first cell) and restart, or train with deterministic=False")
-        os.environ[CUBLAS_WORKSPACE_VAR] = CUBLAS_DETERMINISTIC[0]
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-    try:
-        yield
-    except RuntimeError as error:
-        if "does not have a deterministic implementation" not in str(error):
-            raise
-        operation = str(error).split(" does not have")[0]
-        raise RuntimeError(f"deterministic=True: {operation} has no deterministic implementation on {device.type}; "
-                           "train with deterministic=False (or use a model without it)") from error
-    finally:
-        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
-
-
-@contextmanager
-def _borrowed(model: nn.Module, device: torch.device):
-    """``model`` on ``device`` in eval mode within the block; then back on its device, in its modes."""
-    modes = [(module, module.training) for module in model.modules()]
-    first = next(iter(model.parameters()), next(iter(model.buffers()), None))
-    home = first.device if first is not None else None
-    model.to(device).eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:  # set each flag (not .train()): some modules override train()
-            module.training = training
-        if home is not None and home != device:
-            model.to(home)
-
-
 def fit(
     model: nn.Module,
     train: Split,
@@ -373,7 +250,7 @@ def fit(
     for name, split in [("training", train), *(evals or {}).items()]:
         _check_split(name, split, classify)
     device = choose_device(device)
-    amp = _amp_supported(amp, device)
+    amp = amp_supported(amp, device)
     with deterministic_algorithms(deterministic, device):
         torch.manual_seed(seed)
         model.to(device)
@@ -513,7 +390,7 @@ def evaluate(
         _check_split("evaluated", data, classify)
         data = DeviceLoader(data, 1000, shuffle=False, device=choose_device(device), normalization=normalization)
     total_loss, correct = torch.zeros((), device=data.device), torch.zeros((), device=data.device)
-    with _borrowed(model, data.device):
+    with borrowed(model, data.device):
         for x, y in data:
             out = model(x)
             total_loss += loss_fn(out, y if classify else x) * len(y)
@@ -543,7 +420,7 @@ def predict_proba(
     x = as_image_batch(images)  # checked before anything else happens
     device = choose_device(device)
     x = normalize(x.to(device), *normalization)
-    with _borrowed(model, device):
+    with borrowed(model, device):
         return torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(1000)]).cpu()
 
 

@@ -593,7 +593,7 @@ def test_evaluate_and_predict_hand_the_model_back_in_its_modes(small_train):
 
 def test_borrowed_model_goes_back_to_its_device(monkeypatch):
     """A model lent to another device comes back (the move itself is recorded, not done)."""
-    from mnist_lib.train import _borrowed
+    from mnist_lib.device import borrowed as _borrowed
 
     model = tiny_model()
     moves = []
@@ -636,7 +636,7 @@ def test_adam_is_fused_on_cuda():
 
 
 def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda):
-    from mnist_lib.train import _amp_supported
+    from mnist_lib.device import amp_supported as _amp_supported
 
     assert _amp_supported(True, torch.device("cuda"))
     fake_cuda.bf16 = False
@@ -671,7 +671,7 @@ def test_deterministic_fit_on_cpu_is_the_same_run_and_restores_the_settings(smal
 
 
 def test_deterministic_on_cuda_sets_the_cublas_workspace(fake_cuda, monkeypatch):
-    from mnist_lib.train import deterministic_algorithms
+    from mnist_lib.device import deterministic_algorithms
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     with deterministic_algorithms(True, torch.device("cuda")):
@@ -688,14 +688,14 @@ def test_deterministic_on_running_cuda_without_the_workspace_says_how_to_set_it(
     with pytest.raises(RuntimeError, match=r"needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before CUDA starts.*restart"):
         fit(tiny_model(), small_train.head(64), device="cuda", deterministic=True, progress=False)
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # set beforehand: fine
-    from mnist_lib.train import deterministic_algorithms
+    from mnist_lib.device import deterministic_algorithms
 
     with deterministic_algorithms(True, torch.device("cuda")):
         pass
 
 
 def test_deterministic_names_an_operation_without_a_deterministic_version():
-    from mnist_lib.train import deterministic_algorithms
+    from mnist_lib.device import deterministic_algorithms
 
     with pytest.raises(RuntimeError, match="deterministic=True: scatter_add_ has no deterministic "
                                            "implementation on cpu; train with deterministic=False"):

@@ -101,7 +101,7 @@ def test_inlined_model_cannot_end_its_script_element(folder):
     text = inlined_model(page)
     assert "<" not in text  # no "</script>", no "<!--" (which would change how the element ends)
     assert json.loads(text) == spec  # and the JSON is unchanged by the escaping
-    assert f'aria-label="LeNet &lt;!--&lt;script&gt;' in page
+    assert 'aria-label="LeNet &lt;!--&lt;script&gt;' in page
 
 
 # ------------------------------------------------------------ the pen
