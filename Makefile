@@ -32,7 +32,8 @@ serve: ## serve the built book on http://127.0.0.1:8000
 
 test: unit chapters-smoke book-check browser  ## the whole test suite
 
-unit: $(STAMP)  ## library unit tests (CPU, small data)
+unit: $(STAMP)  ## ruff (errors only), then the library unit tests (CPU, small data)
+	$(BIN)/ruff check mnist_lib tests
 	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 chapters-smoke: $(STAMP)  ## execute every chapter under the smoke profile and compare checked cells (nbval)

@@ -154,7 +154,8 @@ def cache_root() -> Path:
 
 def _usual_places() -> list[tuple[str, Path]]:
     """Where the files are looked for when neither ``root=`` nor ``$MNIST_DATA`` names a folder."""
-    return [("the project's copy, in a checkout", DEFAULT_ROOT), ("the user cache", cache_root())]
+    checkout = [("the project's copy, in a checkout", DEFAULT_ROOT)] if DEFAULT_ROOT.is_dir() else []  # not when pip-installed
+    return checkout + [("the user cache", cache_root())]
 
 
 def _find(root: Path, name: str) -> Path:

@@ -96,6 +96,7 @@ def test_cache_follows_xdg_cache_home(tmp_path, monkeypatch, places):
 
 
 def test_nothing_found_lists_every_place_and_the_fixes(places):
+    places.checkout.mkdir(parents=True)  # a checkout whose files were moved away
     with pytest.raises(MNISTDataError) as info:
         data_mod.load_mnist()
     message = str(info.value)
@@ -103,6 +104,15 @@ def test_nothing_found_lists_every_place_and_the_fixes(places):
                  "set $MNIST_DATA", "root=", "--data", "download=True"]:  # how to fix it
         assert word in message, message
     assert message.count("\n") == 0
+
+
+def test_pip_installed_the_error_does_not_name_a_checkout(places):
+    """Installed as a package there is no checkout: the error names only the places that exist to look in."""
+    with pytest.raises(MNISTDataError) as info:
+        data_mod.load_mnist()
+    message = str(info.value)
+    assert str(places.checkout) not in message and "checkout" not in message, message
+    assert str(places.cache) in message
 
 
 def test_a_partial_folder_is_used_and_its_missing_file_named(places):

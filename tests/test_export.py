@@ -1,4 +1,4 @@
-"""The shipped weights and their export for the browser (no browser needed).
+"""The shipped weights and their export for the browser, checked without a browser (unit suite).
 
 The committed ``_static/draw/lenet5_improved.json`` must be exactly what
 ``python -m mnist_lib export-web`` makes of the committed ``mnist_lib/weights/lenet5_improved.pt``,
@@ -12,10 +12,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from mnist_lib import web
 from mnist_lib.__main__ import main
-from mnist_lib.models import LeNet5
+from mnist_lib.data import MEAN, STD
+from mnist_lib.models import BNCNN, LeNet5
 
 
 def test_sidecar_describes_the_weights():
@@ -61,6 +63,38 @@ def test_export_handles_the_books_networks(architecture, tmp_path, mnist):
     ours = web.reference_logits(spec, mnist.test.images[:20])[0]
     theirs = web.load_model(tmp_path / "other.json").logits(mnist.test.images[:20])[0].double().numpy()
     assert np.abs(ours - theirs).max() < 1e-4
+
+
+def _bncnn_with_real_statistics(seed: int = 0) -> BNCNN:
+    """A BN-CNN whose batch norms all change their input: running statistics and affine parameters far from 0 and 1."""
+    torch.manual_seed(seed)
+    network = BNCNN()
+    for module in network.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n) * 0.5)
+            module.running_var.copy_(torch.rand(n) * 2 + 0.25)
+            module.weight.data.copy_(1 + torch.randn(n) * 0.3)
+            module.bias.data.copy_(torch.randn(n) * 0.3)
+    return network.eval()
+
+
+def test_export_of_batch_norm_reproduces_pytorch(tmp_path, mnist):
+    web.save_model("bn", [_bncnn_with_real_statistics()], {"class": "BNCNN", "kwargs": {}}, (MEAN, STD),
+                   {"acc": 0.1, "images": 1}, {"how": "test"}, title="a BN-CNN", folder=tmp_path)
+    model = web.load_model(tmp_path / "bn.json")
+    images = mnist.test.images[:20]
+    spec = web.export_model(model, check_images=images)
+    assert [layer["type"] for layer in spec["members"][0]["layers"]].count("affine") == 4  # every batch norm
+    ours = web.reference_logits(spec, images)[0]
+    theirs = model.logits(images)[0].double().numpy()
+    assert abs(ours - theirs).max() < 1e-4
+    # The running means matter here: without them the logits move by far more than 1e-4.
+    network = model.members[0]
+    for module in network.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            module.running_mean.zero_()
+    assert abs(model.logits(images)[0].double().numpy() - theirs).max() > 1e-2
 
 
 def test_ensembles_average_their_members(tmp_path, mnist):
