@@ -142,11 +142,6 @@ def _set_rng_states(states: dict[str, Any], generator: torch.Generator, device: 
     np.random.set_state(numpy_state)
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` with CPU tensors, atomically: :func:`mnist_lib.files.save_torch` (the older name)."""
-    files.save_torch(obj, path)
-
-
 def estimated_size(model: nn.Module) -> int:
     """About how many bytes a checkpoint of ``model`` takes: its weights and two optimizer slots (Adam's), plus room
     for the History."""

@@ -22,7 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from conftest import PROJECT_ROOT, SHIPPED
-from mnist_lib.checkpoint import CheckpointError, atomic_save, load_weights, read_checkpoint
+from mnist_lib.checkpoint import CheckpointError, load_weights, read_checkpoint
+from mnist_lib.files import save_torch
 from mnist_lib.data import load_mnist
 from mnist_lib.models import MLP
 from mnist_lib.train import TrainingDiverged, fit, seed_everything
@@ -310,7 +311,7 @@ def test_load_weights(tmp_path, saved, small):
 
 def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "run.pt"
-    atomic_save({"version": 1}, path)
+    save_torch({"version": 1}, path)
 
     def crash(obj, f):
         f.write(b"half a checkpoint")
@@ -318,7 +319,7 @@ def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        atomic_save({"version": 2}, path)
+        save_torch({"version": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
