@@ -71,11 +71,11 @@ test-pdf: pdf  ## make pdf, then check it: page count, every chapter's title in 
 metadata: $(STAMP)  ## copy author, repository and year from pyproject.toml's [tool.mnist_book] wherever they are repeated
 	$(BIN)/python tests/book_metadata.py
 
-reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by default, or smoke)
-	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/*.ipynb
+reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by default, or smoke); times into bench/$(PROFILE).json
+	$(BIN)/python tests/run_chapters.py --profile $(PROFILE)
 
-chapter: $(STAMP)  ## re-execute one chapter in place: make chapter CH=02 [PROFILE=smoke]
-	MNIST_PROFILE=$(PROFILE) MNIST_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=-1 chapters/$(CH)_*.ipynb
+chapter: $(STAMP)  ## re-execute one chapter in place: make chapter CH=02 [PROFILE=smoke]; its time into bench/$(PROFILE).json
+	$(BIN)/python tests/run_chapters.py --profile $(PROFILE) $(CH)
 
 lab: $(STAMP)  ## JupyterLab with the project's environment and a registered kernel
 	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet jupyterlab==4.6.6

@@ -15,14 +15,12 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import data as data_mod
-from . import files
-from .augment import RandomAffine
-from .bench import MODELS as BENCH_MODELS
+from . import files, saved
 from .checkpoint import CheckpointError
-from .experiments import CONFIGS, LOSSES, UNIT, Config
-from .models import Standardize, count_parameters
+from .experiments import CONFIGS, LOSSES, Config
+from .models import count_parameters
 from .train import (DEVICE_ENV_VAR, OPTIMIZERS, SCHEDULES, TrainingDiverged, choose_device, evaluate, fit,
-                    seed_everything)
+                    predict_proba, seed_everything)
 
 
 class Parser(argparse.ArgumentParser):
@@ -80,6 +78,13 @@ def folder_name(text: str) -> str:
     return text
 
 
+def command(commands, name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand's parser, which the command's one-line errors use (``args.subparser``)."""
+    sub = commands.add_parser(name, help=help, **kwargs)
+    sub.set_defaults(subparser=sub)
+    return sub
+
+
 DATA_HELP = "folder of the four MNIST IDX files (default: the project's data/mnist)"
 NO_VERIFY_HELP = ("read the files without checking that they are the original MNIST: any IDX dataset with "
                   "MNIST's file names (28x28 uint8 images, labels 0-9)")
@@ -89,17 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m mnist_lib", description="The MNIST Book's library, from the shell.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser(
-        "train",
-        help="train a named setup and print per-epoch progress and the test accuracy",
+    train = command(
+        commands, "train", "train a named setup and print per-epoch progress and the test accuracy",
         description="Train one of the book's setups on MNIST. Defaults are the setup's own (shown per setup below).",
-        epilog="setups:\n" + "\n".join(
-            f"  {name:8s} {c.name}: {c.optimizer} lr {c.lr}, batch {c.batch_size}, {c.epochs} epochs"
-            for name, c in CONFIGS.items()
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    train.set_defaults(subparser=train)
+        epilog="setups:\n" + "\n".join(f"  {name:8s} {c.name}: {c.optimizer} lr {c.lr}, batch {c.batch_size}, "
+                                        f"{c.epochs} epochs" for name, c in CONFIGS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("model", choices=sorted(CONFIGS), help="which setup to train")
     train.add_argument("--epochs", type=positive_int, help="number of epochs")
     train.add_argument("--batch-size", type=positive_int, help="images per step")
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     train.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
     train.add_argument("--limit", type=positive_int, help="train on the first N images only (quick tries)")
-    train.add_argument("--save", type=writable_path, metavar="FILE", help="write the trained weights (state_dict) to this file")
+    train.add_argument("--save", type=writable_path, metavar="FILE",
+                       help="write the trained model to this file (its architecture and weights: mnist_lib.load_model reads it)")
     train.add_argument("--checkpoint", type=writable_path, metavar="FILE",
                        help="write the whole training state to this file after every epoch (atomically); "
                             "one run at a time may use it")
@@ -122,44 +123,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help=NO_VERIFY_HELP + "; other data than MNIST are standardised with their own mean and std")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    check = commands.add_parser("data", help="verify the MNIST files and print what they hold")
-    check.set_defaults(subparser=check)
+    check = command(commands, "data", "verify the MNIST files and print what they hold")
     check.add_argument("--data", type=folder_name, help=DATA_HELP)
     check.add_argument("--no-verify", action="store_true", help=NO_VERIFY_HELP)
 
-    doctor = commands.add_parser(
-        "doctor", help="print a report of the environment, the data and the book, to paste into a question",
-        description="Check the environment (versions, device, threads), the data (checksums) and the book "
-                    "(built and up to date). Exit code 1 if a problem was found.",
-    )
-    doctor.set_defaults(subparser=doctor)
+    doctor = command(commands, "doctor", "print a report of the environment, the data and the book, to paste into "
+                     "a question", description="Check the environment (versions, device, threads), the data "
+                     "(checksums) and the book (built and up to date). Exit code 1 if a problem was found.")
     doctor.add_argument("--build", action="store_true", help="also build the book into a temporary folder (slow)")
     doctor.add_argument("--data", type=folder_name, help=DATA_HELP)
     doctor.add_argument("--root", type=Path, help="the book's folder (default: the project that holds mnist_lib)")
 
-    export_web = commands.add_parser(
-        "export-web", help="export a shipped model's weights to JSON for the draw-a-digit page (chapter 8)",
-        description="Write the layers and weights of a shipped model (mnist_lib/weights/) as JSON for the browser (draw.js), after "
-                    "checking that the exported layers reproduce PyTorch's logits.",
-    )
-    export_web.set_defaults(subparser=export_web)
+    export_web = command(commands, "export-web", "export a model to JSON for the draw-a-digit page (chapter 8)",
+                         description="Write the layers and weights of a model as JSON for the browser (draw.js), "
+                                     "after checking that the exported layers reproduce PyTorch's logits.")
     export_web.add_argument("model", nargs="?", default="lenet5_improved",
-                            help="a model name in mnist_lib/weights/ (default: lenet5_improved), or the path of its .json sidecar or .pt")
+                            help="a shipped model name (default: lenet5_improved) or any file mnist_lib.load_model reads")
     export_web.add_argument("--out", type=writable_path, metavar="FILE",
                             help="where to write the JSON (default: _static/draw/MODEL.json)")
 
-    bench = commands.add_parser(
-        "bench", help="time the conventional PyTorch pipeline against mnist_lib's; print tables, write JSON",
+    bench = command(
+        commands, "bench", "time the conventional PyTorch pipeline against mnist_lib's; print tables, write JSON",
         description="Benchmark, in one process on one device: the conventional pipeline (torchvision + DataLoader) "
                     "against mnist_lib's (fit on device-resident data, plain and with the switches that help here), "
                     "each switch on its own, cost against batch and model size, and the training time to 99% test "
                     "accuracy. PASS / FAIL against the targets is in the output. A full run takes about ten minutes "
-                    "(on a GPU or a 2-core CPU); --quick checks everything in well under a minute.",
-    )
-    bench.set_defaults(subparser=bench)
+                    "(on a GPU or a 2-core CPU); --quick checks everything in well under a minute.")
     bench.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
-    bench.add_argument("--model", choices=list(BENCH_MODELS), default="lenet5",
-                       help="the network of the per-epoch comparison, ablation and batch sweep (default lenet5)")
+    bench.add_argument("--model", choices=sorted(CONFIGS), default="lenet5-improved",
+                       help="the network of the per-epoch comparison, ablation and batch sweep (default lenet5-improved)")
     bench.add_argument("--epochs", type=positive_int, default=2, help="epochs per timed run (default 2)")
     bench.add_argument("--repeats", type=positive_int, default=3, help="repeats of each timed run (default 3)")
     bench.add_argument("--quick", action="store_true",
@@ -172,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="DataLoader workers of the baseline (default: measured, the fastest of a few)")
     bench.add_argument("--no-compile", action="store_true", help="skip the torch.compile and CUDA-graph measurements")
     bench.add_argument("--strict", action="store_true", help="exit with code 1 if a target is judged FAIL")
+
+    predict = command(commands, "predict", "read the digit in each picture with a model",
+                      description="Print, for each image file, the digit MODEL reads in it and its probability.")
+    predict.add_argument("model", help=f"{saved.KINDS}")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each (PNG, JPEG, ...)")
+
+    ship = command(commands, "ship", "train a shipped model by its recorded recipe and write it to mnist_lib/weights",
+                   description="Train a shipped model's recipe on MNIST (about 30 min on a CPU for the committee) "
+                               "and write its weights and JSON sidecar.")
+    ship.add_argument("model", choices=saved.SHIPPED, help="which shipped model")
+    ship.add_argument("--out", type=Path, metavar="FOLDER", help="where to write it (default: mnist_lib/weights)")
+    ship.add_argument("--overwrite", action="store_true", help="replace the model if the folder holds it already")
+    ship.add_argument("--epochs", type=positive_int, help="epochs per member (default: the recipe's)")
+    ship.add_argument("--limit", type=positive_int, help="train on the first N images only (a quick try)")
+    ship.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    ship.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -190,17 +198,10 @@ def format_epoch(record: dict) -> str:
     return f"epoch {record['epoch']:3d}  {metrics}  ({record['seconds']:.1f} s)"
 
 
-def show(line: str) -> None:
-    tqdm.write(line, file=sys.stdout)  # above the progress bar, if there is one
-    sys.stdout.flush()
-
-
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = CONFIGS[args.model]
-    changes = {k: v for k, v in {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "optimizer": args.optimizer, "schedule": args.schedule,
-    }.items() if v is not None}
+    changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                 "optimizer": args.optimizer, "schedule": args.schedule}.items() if v is not None}
     config = replace(config, **changes)
     for flag in ("resume", "overwrite"):
         if getattr(args, flag) and not args.checkpoint:
@@ -222,33 +223,33 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return train_command(args, parser, config, device)
 
 
-def for_other_data(config: Config, data: data_mod.MNIST, folder: Path) -> Config:
-    """``config`` for data that are not MNIST's: standardised with their own mean and std (said in one line).
+def for_other_data(model: nn.Module, data: data_mod.MNIST, folder: Path) -> None:
+    """Make ``model`` standardise data that are not MNIST's with their own mean and std (said in one line).
 
-    A setup that keeps the pixels in [0, 1] keeps them so: it has no standardisation to recompute.
+    A model that keeps the pixels in [0, 1] keeps them so: it has no standardisation to recompute.
     """
-    if config.normalization == UNIT:
+    if (model.standardize.mean.item(), model.standardize.std.item()) == (0.0, 1.0):
         print(f"{folder} holds other data than MNIST; this setup keeps the pixels in [0, 1]")
-        return config
+        return
     mean, std = pixel_stats(data.train)
     if not std > 0:
         raise data_mod.MNISTDataError(folder, "training images with more than one grey level",
                                       f"every pixel {mean * 255:.0f}", "check the files")
     print(f"{folder} holds other data than MNIST: pixels standardised with their own mean {mean:.4f} and "
           f"std {std:.4f} (of its {len(data.train):,} training images), not MNIST's")
-    return replace(config, normalization=(mean, std))
+    model.standardize.mean.fill_(mean)
+    model.standardize.std.fill_(std)
 
 
 def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Config,
                   device: torch.device) -> int:
     """``train`` once the options are checked (and the checkpoint locked)."""
     data = data_mod.load_mnist(args.data, verify=not args.no_verify)
-    if args.no_verify and not data_mod.is_original_mnist(args.data):
-        config = for_other_data(config, data, data_mod.data_root(args.data))
     train = data.train.head(args.limit) if args.limit else data.train
     seed_everything(args.seed)
-    # The standardisation is the model's first layer: a --save file says how to scale its inputs.
-    model = nn.Sequential(Standardize(*config.normalization), config.model())
+    model = config.model()  # its first layer standardises the pixels: a --save file says how to scale its inputs
+    if args.no_verify and not data_mod.is_original_mnist(args.data):
+        for_other_data(model, data, data_mod.data_root(args.data))
     sizes = ({args.save: files.nbytes(model.state_dict())} if args.save else {}) | (
         {args.checkpoint: ckpt.estimated_size(model)} if args.checkpoint else {})
     try:  # before the work, not after it
@@ -270,38 +271,29 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser, con
 
     def epoch_done(record: dict) -> None:
         trained.append(record["epoch"])
-        show(format_epoch(record))
+        tqdm.write(format_epoch(record), file=sys.stdout)  # above the progress bar, if there is one
+        sys.stdout.flush()
 
-    augment = config.augment
-    if isinstance(augment, RandomAffine):  # it fills with the background of the pixels it gets: [0, 1] ones
-        augment = replace(augment, normalization=UNIT)
     try:
         history = fit(model, train, evals={"test": data.test}, seed=args.seed, device=device,
                       progress=False if args.no_progress else None, checkpoint=args.checkpoint, resume=args.resume,
-                      on_epoch=epoch_done, **config.fit_kwargs(normalization=UNIT, augment=augment))
+                      on_epoch=epoch_done, **config.fit_kwargs())
     except KeyboardInterrupt:
         last = trained[-1] if trained else resumed
-        if not args.checkpoint:
-            hint = ""
-        elif last:
-            hint = f"; add --resume to continue from the last checkpoint, {args.checkpoint} (epoch {last})"
-        else:
-            hint = "; nothing to resume: the first checkpoint is written at the end of epoch 1"
+        hint = ("" if not args.checkpoint else
+                f"; add --resume to continue from the last checkpoint, {args.checkpoint} (epoch {last})" if last else
+                "; nothing to resume: the first checkpoint is written at the end of epoch 1")
         print(f"interrupted{hint}", file=sys.stderr)
         return 130
     if trained:
         final = history.epochs[-1]
         scores = {k.removeprefix("test_"): v for k, v in final.items() if k.startswith("test_")}
     else:  # a finished run, restored: measure its weights rather than repeat the file's numbers
-        scores = evaluate(model, data.test, device=device, loss_fn=LOSSES[config.loss], normalization=UNIT,
-                          target=config.target)
-    if config.target == "label":
-        print(f"test accuracy: {scores['acc']:.4f}")
-    else:
-        print(f"test loss: {scores['loss']:.4f}")
+        scores = evaluate(model, data.test, device=device, loss_fn=LOSSES[config.loss], target=config.target)
+    print(f"test accuracy: {scores['acc']:.4f}" if config.target == "label" else f"test loss: {scores['loss']:.4f}")
     if args.save:
-        files.save_torch(model.state_dict(), args.save)
-        print(f"weights written to {args.save} (the state_dict of nn.Sequential(Standardize(), the setup's model))")
+        saved.save(model, args.save, saved.describe(config.model))
+        print(f"model written to {args.save} (mnist_lib.load_model({str(args.save)!r}) reads it back)")
     return 0
 
 
@@ -332,11 +324,7 @@ def cmd_doctor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 def cmd_export_web(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import web
 
-    try:
-        path = web.export_web(args.model, args.out)
-    except web.WebModelError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    path = web.export_web(args.model, args.out)
     print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, logits checked against PyTorch")
     return 0
 
@@ -362,6 +350,27 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 1 if args.strict and failed else 0
 
 
+def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .preprocess import to_mnist
+
+    model, failed = saved.load_model(args.model), 0
+    for image in args.images:
+        try:
+            probability, digit = predict_proba(model, to_mnist(image)[None], device="cpu")[0].max(0)
+            print(f"{image}: {digit.item()} (probability {probability.item():.2f})")
+        except (OSError, ValueError) as e:  # one picture that cannot be read does not stop the others
+            print(f"error: {image}: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def cmd_ship(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    sidecar = saved.ship(args.model, folder=args.out, overwrite=args.overwrite, epochs=args.epochs, limit=args.limit,
+                         device=args.device, progress=False if args.no_progress else None)
+    print(f"{args.model}: test accuracy {sidecar['test_acc']:.4f}; written to {args.out or saved.paths.WEIGHTS}")
+    return 0
+
+
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line, like the errors (not Python's file:line and source)."""
     print(f"warning: {message}", file=sys.stderr)
@@ -373,12 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # named by the command's own parser, so the hint is its --help
         args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor, "export-web": cmd_export_web,
-               "bench": cmd_bench}[args.command]
+               "bench": cmd_bench, "predict": cmd_predict, "ship": cmd_ship}[args.command]
     with warnings.catch_warnings():  # restores warnings.showwarning afterwards
         warnings.showwarning = show_warning
         try:
             return command(args, args.subparser)
-        except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged, files.WriteError) as e:
+        except (data_mod.MNISTDataError, CheckpointError, TrainingDiverged, files.WriteError, saved.ModelError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

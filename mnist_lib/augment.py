@@ -14,22 +14,19 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from .data import MEAN, STD
-
 
 @dataclass(frozen=True)
 class RandomAffine:
     """Random rotation (+- ``degrees``), scaling (1 +- ``scale``) and shift (+- ``shift`` pixels).
 
-    Works on normalised batches (N, 1, 28, 28): pixels shifted in from outside the image
-    get the background value, i.e. what a 0 pixel becomes after ``normalization``.
-    Randomness comes from the global torch generator, which ``fit`` seeds.
+    Works on batches of [0, 1] pixels (N, 1, 28, 28), as the loaders yield them: pixels
+    shifted in from outside the image get the background, 0. Randomness comes from the
+    global torch generator, which ``fit`` seeds.
     """
 
     degrees: float = 0.0
     scale: float = 0.0
     shift: float = 2.0
-    normalization: tuple[float, float] = (MEAN, STD)
 
     def grid(self, x: torch.Tensor) -> torch.Tensor:
         """Where each output pixel samples the input: (N, H, W, 2) in ``grid_sample``'s [-1, 1] units."""
@@ -43,8 +40,7 @@ class RandomAffine:
         return F.affine_grid(theta, list(x.shape), align_corners=False)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        background = -self.normalization[0] / self.normalization[1]
-        return F.grid_sample(x - background, self.grid(x), align_corners=False, padding_mode="zeros") + background
+        return F.grid_sample(x, self.grid(x), align_corners=False, padding_mode="zeros")
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,12 @@ import torch
 
 from . import __version__
 from . import data as data_mod
+from .paths import CHECKOUT, PACKAGE
 from .profiles import ENV_VAR as PROFILE_ENV_VAR
 from .profiles import profile
 from .train import DEVICE_ENV_VAR, choose_device, describe_device
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = CHECKOUT  # the book's folder, when mnist_lib runs from a checkout
 PACKAGES = ("torchvision", "numpy", "pillow", "jupyter-book")
 OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
 
@@ -57,7 +58,7 @@ def environment_checks() -> list[Check]:
     checks = [
         Check("python", f"{platform.python_version()} ({sys.executable})"),
         Check("platform", platform.platform()),
-        Check("mnist_lib", f"{__version__} ({Path(__file__).resolve().parent})"),
+        Check("mnist_lib", f"{__version__} ({PACKAGE})"),
         Check("torch", torch.__version__),  # with its build tag, e.g. +cu130 or +cpu
     ]
     for package in PACKAGES:

@@ -1,6 +1,6 @@
 """Writing files safely: every file mnist_lib writes goes through :func:`write_bytes`.
 
-Weights (``train --save``, :func:`~mnist_lib.web.save_model`), checkpoints and JSON
+Weights (``train --save``, :func:`~mnist_lib.saved.save_shipped`), checkpoints and JSON
 results are written the same way:
 
 * The target must be a regular file or not exist yet. A folder, a device (``/dev/null``),

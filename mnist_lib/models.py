@@ -1,16 +1,23 @@
 """The book's networks, as plain ``nn.Module``s.
 
-Every model takes a normalised batch of shape (N, 1, 28, 28) and returns logits (N, 10)
-(autoencoders return images). Named setups that use them live in
-:mod:`mnist_lib.experiments`.
+Every model takes a batch of [0, 1] pixels of shape (N, 1, 28, 28) and returns logits
+(N, 10) (autoencoders return images). Each one standardises its own input first: its first
+layer is :class:`Standardize` (``input_scale=(mean, std)``, MNIST's by default), whose values
+are saved with the weights, so a saved model says how to scale its inputs. Named setups
+that use them live in :mod:`mnist_lib.experiments`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+from .data import MEAN, STD
+
+InputScale = tuple[float, float]  # (mean, std) of the pixels on the [0, 1] scale; (0, 1) keeps them
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
@@ -28,6 +35,29 @@ def activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; expected one of: {', '.join(ACTIVATIONS)}") from None
 
 
+class Standardize(nn.Module):
+    """``(x - mean) / std``: the standardisation of the pixels, as the first layer of every model.
+
+    ``mean`` and ``std`` are buffers, so they are saved in the ``state_dict`` with the
+    weights: a saved model says how its inputs were scaled, and
+    :func:`~mnist_lib.saved.load_model` gives it back ready for [0, 1] pixels.
+    ``Standardize(0, 1)`` keeps the pixels as they are.
+    """
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sub(self.mean).div(self.std)
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.item():.4g}, std={self.std.item():.4g}"
+
+
 class MLP(nn.Module):
     """A fully connected network, e.g. ``MLP((784, 300, 10), "sigmoid")``.
 
@@ -37,8 +67,10 @@ class MLP(nn.Module):
     biases) instead of PyTorch's, as the Keras-based reports did.
     """
 
-    def __init__(self, sizes: tuple[int, ...] = (784, 300, 10), act: str = "sigmoid", init: str = "pytorch"):
+    def __init__(self, sizes: tuple[int, ...] = (784, 300, 10), act: str = "sigmoid", init: str = "pytorch", *,
+                 input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         if len(sizes) < 2 or sizes[0] != 784 or min(sizes) < 1:
             raise ValueError(f"sizes must start with 784 and hold positive widths, got {sizes}")
         layers: list[nn.Module] = [nn.Flatten()]
@@ -56,38 +88,12 @@ class MLP(nn.Module):
             raise ValueError(f"unknown init {init!r}; expected 'pytorch' or 'glorot'")
 
     def forward(self, x):
-        return self.net(x)
+        return self.net(self.standardize(x))
 
 
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-class Standardize(nn.Module):
-    """``(x - mean) / std``: the standardisation of the pixels, as the first layer of a model.
-
-    ``nn.Sequential(Standardize(mean, std), model)`` takes [0, 1] pixels (train it with
-    ``fit(..., normalization=(0, 1))``) and gives bitwise the results of ``model`` on
-    pixels standardised by :func:`~mnist_lib.data.normalize` (the same float32 operations).
-    ``mean`` and ``std`` are buffers, so they are saved in the ``state_dict`` with the
-    weights: a file written by ``python -m mnist_lib train --save`` says how its inputs were
-    scaled. To load one, build the same stack with any values and load the file over it::
-
-        model = nn.Sequential(Standardize(), CONFIGS["lenet5"].model())
-        model.load_state_dict(torch.load("lenet5.pt", weights_only=True))
-        predict(model, images, normalization=(0, 1))
-    """
-
-    def __init__(self, mean: float = 0.0, std: float = 1.0):
-        super().__init__()
-        if not std > 0:
-            raise ValueError(f"std must be positive, got {std}")
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.sub(self.mean).div(self.std)
 
 
 def pooling(kind: str) -> nn.Module:
@@ -112,10 +118,13 @@ class LeNet5(nn.Module):
         act: the activation (``tanh`` as in the paper, ``sigmoid``, ``relu``, ``elu``).
         pool: ``"avg"`` (the paper's subsampling) or ``"max"`` (the reports' choice).
         dropout: dropout probability before the output layer (0: none).
+        input_scale: the (mean, std) that standardises the [0, 1] pixels (first layer).
     """
 
-    def __init__(self, act: str = "tanh", pool: str = "max", dropout: float = 0.0):
+    def __init__(self, act: str = "tanh", pool: str = "max", dropout: float = 0.0, *,
+                 input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, 5, padding=2), activation(act), pooling(pool),  # C1, S2: 6x14x14
             nn.Conv2d(6, 16, 5), activation(act), pooling(pool),  # C3, S4: 16x5x5
@@ -129,7 +138,7 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(self.standardize(x)))
 
 
 class DeepCNN(nn.Module):
@@ -142,10 +151,13 @@ class DeepCNN(nn.Module):
         block2_convs: how many 64-map convolutions the second block has (2 as in the
             report, 1, or 0 for no second block and no second pooling).
         dropout: probabilities of dropout after the flatten and before the output layer.
+        input_scale: the (mean, std) that standardises the [0, 1] pixels (first layer).
     """
 
-    def __init__(self, block2_convs: int = 2, dropout: tuple[float, float] = (0.0, 0.0)):
+    def __init__(self, block2_convs: int = 2, dropout: tuple[float, float] = (0.0, 0.0), *,
+                 input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         if block2_convs not in (0, 1, 2):
             raise ValueError(f"block2_convs must be 0, 1 or 2, got {block2_convs}")
         layers: list[nn.Module] = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2)]  # 32x13x13
@@ -166,7 +178,7 @@ class DeepCNN(nn.Module):
         )
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(self.standardize(x)))
 
 
 class BNCNN(nn.Module):
@@ -179,8 +191,10 @@ class BNCNN(nn.Module):
     convolution ("same"), at about twice the arithmetic of ``padding=0`` ("valid").
     """
 
-    def __init__(self, dense: int = 128, dropout: float = 0.3, padding: int = 0):
+    def __init__(self, dense: int = 128, dropout: float = 0.3, padding: int = 0, *,
+                 input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
 
         def conv(c_in: int, c_out: int) -> list[nn.Module]:
             # No conv bias: the batch norm's shift that follows does its job.
@@ -196,18 +210,21 @@ class BNCNN(nn.Module):
         )
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(self.standardize(x)))
 
 
 class Autoencoder(nn.Module):
     """A dense autoencoder 784 - hidden... - code - ...hidden - 784 (default 784-256-64-code).
 
     The output is an image in [0, 1] (a sigmoid on the last layer), to be compared with
-    the [0, 1] input by binary cross-entropy. ``encode`` gives the code.
+    the [0, 1] input by binary cross-entropy. ``encode`` gives the code. The input is
+    standardised by ``input_scale`` (the reports fed [0, 1] pixels: ``input_scale=(0, 1)``);
+    the output reconstructs the [0, 1] input itself.
     """
 
-    def __init__(self, code: int = 6, hidden: tuple[int, ...] = (256, 64)):
+    def __init__(self, code: int = 6, hidden: tuple[int, ...] = (256, 64), *, input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         sizes = [784, *hidden, code]
         encoder, decoder = [nn.Flatten()], []
         for n_in, n_out in zip(sizes, sizes[1:]):
@@ -219,21 +236,23 @@ class Autoencoder(nn.Module):
         self.decoder = nn.Sequential(*decoder[:-1], nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
 
     def encode(self, x):
-        return self.encoder(x)
+        return self.encoder(self.standardize(x))
 
     def forward(self, x):
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encode(x))
 
 
 class ConvAutoencoder(nn.Module):
     """A convolutional autoencoder with the same ``code`` size as :class:`Autoencoder`.
 
     Encoder: two stride-2 convolutions (28 -> 14 -> 7) and a linear map to the code;
-    decoder: the mirror image with transposed convolutions, then a sigmoid.
+    decoder: the mirror image with transposed convolutions, then a sigmoid. ``input_scale``
+    as in :class:`Autoencoder`.
     """
 
-    def __init__(self, code: int = 6):
+    def __init__(self, code: int = 6, *, input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),  # 16x14x14
             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # 32x7x7
@@ -246,17 +265,22 @@ class ConvAutoencoder(nn.Module):
         )
 
     def encode(self, x):
-        return self.encoder(x)
+        return self.encoder(self.standardize(x))
 
     def forward(self, x):
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encode(x))
 
 
 class CodeClassifier(nn.Module):
-    """A classifier on the codes of a trained, frozen encoder: code -> hidden -> 10."""
+    """A classifier on the codes of a trained, frozen encoder: code -> hidden -> 10.
 
-    def __init__(self, encoder: nn.Module, code: int, hidden: int = 64):
+    ``encoder`` is an autoencoder's ``encoder`` (which takes standardised pixels);
+    ``input_scale`` must be the one its autoencoder was built with.
+    """
+
+    def __init__(self, encoder: nn.Module, code: int, hidden: int = 64, *, input_scale: InputScale = (MEAN, STD)):
         super().__init__()
+        self.standardize = Standardize(*input_scale)
         self.encoder = encoder.requires_grad_(False)
         self.head = nn.Sequential(nn.Linear(code, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
@@ -266,7 +290,29 @@ class CodeClassifier(nn.Module):
         return self
 
     def forward(self, x):
-        return self.head(self.encoder(x))
+        return self.head(self.encoder(self.standardize(x)))
+
+
+class Committee(nn.Module):
+    """Networks that vote by averaging their class probabilities, as one model.
+
+    ``forward`` returns the LOG of the members' averaged softmax probabilities (N, 10):
+    ``softmax`` of it gives the averaged probabilities back, its argmax is the
+    committee's vote, and ``F.cross_entropy`` of it is the committee's loss (the negative
+    log of the averaged probability of the right digit). So ``predict``, ``evaluate`` and
+    the robustness helpers treat a committee like any network.
+    """
+
+    def __init__(self, members: Sequence[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("a committee needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # log of the mean of softmaxes = logsumexp of the log-softmaxes - log(members): no underflow.
+        logs = torch.stack([torch.log_softmax(member(x), 1) for member in self.members])
+        return torch.logsumexp(logs, 0) - math.log(len(self.members))
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> "pd.DataFrame":  # noqa: F821

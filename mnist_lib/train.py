@@ -1,38 +1,104 @@
-"""Training: device choice, seeding, the training loop, evaluation and prediction.
+"""Training: the loop (:func:`fit`), evaluation and prediction.
 
-One short loop (:func:`fit`) trains every classifier in the book. Data come from a
-:class:`~mnist_lib.data.DeviceLoader`, so a batch is an index slice of a tensor that
-already lives on the device. Losses are collected as tensors and read from the device
-only every :data:`DIVERGENCE_CHECK_STEPS` steps and at the end of an epoch, so a GPU is
-never made to wait step by step. Long runs checkpoint every epoch and
-resume (:mod:`mnist_lib.checkpoint`); ``predict`` accepts what
+One short loop, :func:`fit`, trains every network in the book. Data come from a
+:class:`~mnist_lib.data.DeviceLoader`, so a batch is an index slice of a tensor of [0, 1]
+pixels that already lives on the device; the model standardises them itself (its first
+layer, :class:`~mnist_lib.models.Standardize`). Everything else a run does (checking for
+divergence, checkpoints, the progress bar, stopping early) is a callback
+(:mod:`mnist_lib.callbacks`). Losses stay on the device and are read only at the end of an
+epoch (and every :data:`~mnist_lib.callbacks.DIVERGENCE_CHECK_STEPS` steps), so a GPU is
+never made to wait step by step. ``predict`` accepts what
 :func:`~mnist_lib.preprocess.as_image_batch` does.
+
+fit's arguments
+---------------
+model, train
+    The network (any ``nn.Module`` taking [0, 1] pixels (N, 1, 28, 28)) and the
+    :class:`~mnist_lib.data.Split` to train on.
+evals
+    Named sets evaluated after every epoch, e.g. ``{"val": data.val}`` (with the plain
+    model, never augmented).
+optimizer, lr, optimizer_kwargs
+    A name (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``) or a ready optimizer, its
+    learning rate, and other settings such as ``momentum=0.9``; on CUDA, Adam and AdamW
+    are fused unless these say otherwise (:func:`make_optimizer`).
+schedule
+    How the learning rate moves from step to step: ``constant``, ``cosine`` or
+    ``onecycle`` (:func:`make_scheduler`).
+batch_size, epochs
+    The mini-batch size and the number of passes over ``train``.
+seed
+    Seeds the shuffling and any randomness in the model (dropout). Seed the weights
+    yourself, before building the model (:func:`seed_everything`).
+device
+    Where to train (:func:`choose_device`: ``$MNIST_DEVICE``, else CUDA, MPS, CPU).
+loss_fn, target
+    The loss, and what it compares the output with: ``"label"`` to classify (loss and
+    accuracy), or ``"input"`` to train an autoencoder on its own [0, 1] input.
+augment
+    Applied to every training batch on the device, e.g.
+    :class:`mnist_lib.augment.RandomAffine` (never to the evaluation sets).
+amp
+    Mixed precision: the training forward pass runs under bfloat16 autocast, while the
+    loss, the weights, the optimizer and the evaluations stay float32. About twice as fast
+    on CPUs with native bfloat16 (AVX-512 BF16, AMX) and on GPUs with tensor cores;
+    slower on CPUs without it. Rounds, so results differ slightly from float32 ones. On a
+    CUDA GPU without bfloat16, warns and trains in float32.
+channels_last
+    Keep convolution inputs and weights in NHWC memory order, which oneDNN (CPU) and
+    cuDNN (GPU) convolve faster. Changes no result.
+compile
+    Train through ``torch.compile(model)`` (the same weights; the first steps are slow
+    while it compiles). Evaluation uses the plain model.
+callbacks
+    :class:`~mnist_lib.callbacks.Callback` objects called at the start, after every step,
+    after every epoch and at the end (:mod:`mnist_lib.callbacks`).
+progress
+    Show a progress bar (:class:`~mnist_lib.callbacks.ProgressBar`); default: yes, unless
+    ``$MNIST_PROGRESS`` is ``0``.
+checkpoint, resume
+    A file to write the whole state of the run to after every epoch, and whether to
+    continue from it (:class:`~mnist_lib.callbacks.Checkpoint`).
+deterministic
+    Only deterministic algorithms (cuDNN and cuBLAS included), so that a GPU run repeats
+    bitwise; slower. CPU runs are deterministic anyway (:func:`deterministic_algorithms`).
+on_epoch
+    Called with each epoch's record (a dict, as in :attr:`History.epochs`) as soon as the
+    epoch is finished and its checkpoint written (:class:`~mnist_lib.callbacks.OnEpoch`).
+
+fit returns the :class:`History`; the model is left on the device, in eval mode. It raises
+``ValueError`` for bad settings, an empty split, or labels outside 0-9 (when classifying),
+before any training; :class:`TrainingDiverged` when the loss or the weights become NaN or
+infinite (:class:`~mnist_lib.callbacks.DivergenceCheck`: no checkpoint of such weights is
+written); :class:`~mnist_lib.checkpoint.CheckpointError` when ``resume`` finds a
+checkpoint of another model or run, or a damaged file.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from torch.optim import Optimizer
 
-from . import checkpoint as ckpt
-from .data import MEAN, STD, DeviceLoader, Split, normalize
+from .callbacks import (  # noqa: F401 (TrainingDiverged, LossExplosionWarning: part of train's API)
+    Callback, Checkpoint, DivergenceCheck, LossExplosionWarning, OnEpoch, ProgressBar, Run, TrainingDiverged)
+from .data import DeviceLoader, Split, scale_pixels
 from .device import (  # noqa: F401 (DEVICE_ENV_VAR, describe_device: part of train's API since 0.1)
     DEVICE_ENV_VAR, amp_supported, borrowed, choose_device, describe_device, deterministic_algorithms,
     seed_everything, synchronize)
 from .preprocess import as_image_batch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, target) -> the mean loss
+Transform = Callable[[torch.Tensor], torch.Tensor]  # a batch -> a batch, e.g. an augmentation
 
 PROGRESS_ENV_VAR = "MNIST_PROGRESS"  # "0" turns progress bars off (e.g. for committed outputs)
 
@@ -44,21 +110,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 
 
-class TrainingDiverged(FloatingPointError):
-    """The loss (or the weights) became NaN or infinite."""
-
-
-class LossExplosionWarning(UserWarning):
-    """The training loss grew by orders of magnitude (yet stayed finite)."""
-
-
 NUM_CLASSES = 10  # digits 0-9
-# Training reads the device's losses (which makes the host wait for the device, a
-# "sync") only this often and at the end of each epoch; a NaN is named by its step.
-DIVERGENCE_CHECK_STEPS = 100
-# An epoch whose mean loss is this many times the run's first loss is "exploding".
-LOSS_EXPLOSION_FACTOR = 100.0
-
 
 
 def make_optimizer(optimizer: str | torch.optim.Optimizer, params, lr: float, *,
@@ -129,27 +181,6 @@ def _is_classification(target: str) -> bool:
     return target == "label"
 
 
-# Optimizer settings that change how a step is computed, not what it computes.
-IMPLEMENTATION_FLAGS = {"foreach", "fused", "capturable", "differentiable"}
-
-
-def _run_settings(train: Split, opt: torch.optim.Optimizer, **settings) -> dict:
-    """What a resumed run must share with the run that wrote the checkpoint."""
-    hyper = {k: v for k, v in opt.defaults.items()
-             if k not in IMPLEMENTATION_FLAGS and isinstance(v, (bool, int, float, str, tuple, type(None)))}
-    return settings | {
-        "optimizer": type(opt).__name__,
-        "hyperparameters": hyper,
-        "train": f"{len(train)} images, SHA-256 {ckpt.fingerprint(train.images, train.labels)}",
-    }
-
-
-def _all_finite(model: nn.Module) -> bool:
-    """Whether every weight is finite, with one host sync (not one per tensor)."""
-    flags = [torch.isfinite(p).all() for p in model.parameters()]
-    return bool(torch.stack(flags).all()) if flags else True
-
-
 def _check_split(name: str, split: Split, classify: bool) -> None:
     """Refuse, before any training, a split that is empty or (to classify) has labels outside 0-9.
 
@@ -166,82 +197,9 @@ def _check_split(name: str, split: Split, classify: bool) -> None:
                          f"(at index {int((split.labels == bad).nonzero()[0])}); fix or drop those samples")
 
 
-def fit(
-    model: nn.Module,
-    train: Split,
-    *,
-    evals: dict[str, Split] | None = None,
-    optimizer: str | torch.optim.Optimizer = "adam",
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    batch_size: int = 64,
-    epochs: int = 1,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-    normalization: tuple[float, float] = (MEAN, STD),
-    target: str = "label",
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    amp: bool = False,
-    channels_last: bool = False,
-    progress: bool | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    resume: bool = False,
-    deterministic: bool = False,
-    on_epoch: Callable[[dict], None] | None = None,
-    **optimizer_kwargs,
-) -> History:
-    """Train ``model`` on ``train`` and return its :class:`History`.
-
-    Args:
-        evals: named sets evaluated after every epoch, e.g. ``{"val": data.val}``.
-        optimizer: a name (``"sgd"``, ``"adam"``, ...) or a ready optimizer.
-        schedule: how the learning rate moves from step to step (see :func:`make_scheduler`).
-        seed: seeds the shuffling and any randomness in the model (dropout). Seed the
-            weights yourself, before building the model (:func:`seed_everything`).
-        normalization: (mean, std) applied to the [0, 1] pixels; ``(0, 1)`` keeps them.
-        target: ``"label"`` to classify (loss and accuracy), or ``"input"`` to train an
-            autoencoder: the loss compares the output with the (normalised) input itself.
-        augment: applied to every training batch on the device, e.g.
-            :class:`mnist_lib.augment.RandomAffine` (never to the evaluation sets).
-        amp: mixed precision: the training forward pass runs under bfloat16 autocast,
-            while the loss, the weights, the optimizer and the evaluations stay float32.
-            About twice as fast on CPUs with native bfloat16 (AVX-512 BF16, AMX) and on
-            GPUs with tensor cores; slower on CPUs without it. Rounds, so results differ
-            slightly from float32 ones. On a CUDA GPU without bfloat16, warns and trains
-            in float32.
-        channels_last: keep convolution inputs and weights in NHWC memory order, which
-            oneDNN (CPU) and cuDNN (GPU) convolve faster. Changes no result.
-        progress: show a progress bar; default: yes, unless ``$MNIST_PROGRESS`` is ``0``.
-        checkpoint: a file to write the whole state of the run to after every epoch
-            (atomically: a crash never leaves a half-written file), see
-            :mod:`mnist_lib.checkpoint`. Without ``resume``, an existing file is replaced.
-        resume: continue from ``checkpoint`` if it exists (else start afresh). The run
-            must have the same model and settings; on the CPU the result is bitwise the
-            one of an uninterrupted run. A finished run is not trained again: its
-            weights and History are restored.
-        deterministic: only deterministic algorithms (cuDNN and cuBLAS included), so that
-            a GPU run repeats bitwise; slower. CPU runs are deterministic anyway. See
-            :func:`deterministic_algorithms`.
-        on_epoch: called with each epoch's record (a dict, as in :attr:`History.epochs`)
-            as soon as the epoch is finished and its checkpoint written, e.g. to print it.
-        optimizer_kwargs: passed to the optimizer, e.g. ``momentum=0.9``; on CUDA, Adam
-            and AdamW are fused unless these say otherwise (see :func:`make_optimizer`).
-
-    Returns the History; the model is left on the device, in eval mode. A loss that grows
-    by orders of magnitude (:data:`LOSS_EXPLOSION_FACTOR` times the first step's) without
-    becoming NaN gives a :class:`LossExplosionWarning`.
-
-    Raises:
-        ValueError: bad settings, an empty split, or labels outside 0-9 (when classifying),
-            before any training.
-        TrainingDiverged: the loss became NaN or infinite (within
-            :data:`DIVERGENCE_CHECK_STEPS` steps, naming the epoch, step and learning rate
-            of the first bad loss), or the weights did by the end of an epoch. No
-            checkpoint of such weights is written; the model's weights are then unusable.
-        CheckpointError: ``resume`` found a checkpoint of another model or run, or a
-            damaged file.
-    """
+def _check_settings(train: Split, evals: dict[str, Split] | None, epochs: int, target: str,
+                    checkpoint: str | os.PathLike | None, resume: bool) -> bool:
+    """Refuse bad settings before any training; whether the run classifies (else it reconstructs)."""
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs}")
     if resume and checkpoint is None:
@@ -249,123 +207,82 @@ def fit(
     classify = _is_classification(target)
     for name, split in [("training", train), *(evals or {}).items()]:
         _check_split(name, split, classify)
+    return classify
+
+
+def _callbacks(callbacks: Sequence[Callback], progress: bool | None, checkpoint: str | os.PathLike | None,
+               resume: bool, on_epoch: Callable[[dict], None] | None) -> list[Callback]:
+    """The standard callbacks fit's shorthands ask for, and ``callbacks``, in the order they must run.
+
+    The divergence check comes first, so that no later callback sees (or saves) diverged
+    weights; a checkpoint next, so that the others start where a resumed run does.
+    """
+    saving = [Checkpoint(checkpoint, resume)] if checkpoint is not None else []
+    path = next((c.path for c in [*saving, *callbacks] if isinstance(c, Checkpoint)), None)
+    return [DivergenceCheck(path), *saving, *callbacks, *([ProgressBar()] if show_progress(progress) else []),
+            *([OnEpoch(on_epoch)] if on_epoch is not None else [])]
+
+
+def fit(model: nn.Module, train: Split, *, evals: dict[str, Split] | None = None, optimizer: str | Optimizer = "adam",
+        lr: float = 1e-3, schedule: str = "constant", batch_size: int = 64, epochs: int = 1, seed: int = 0,
+        device: str | torch.device | None = None, loss_fn: LossFn = F.cross_entropy, target: str = "label",
+        augment: Transform | None = None, amp: bool = False, channels_last: bool = False, compile: bool = False,
+        callbacks: Sequence[Callback] = (), progress: bool | None = None, checkpoint: str | os.PathLike | None = None,
+        resume: bool = False, deterministic: bool = False, on_epoch: Callable[[dict], None] | None = None,
+        **optimizer_kwargs) -> History:
+    """Train ``model`` on ``train``; return its :class:`History` (the arguments: see :mod:`mnist_lib.train`)."""
+    classify = _check_settings(train, evals, epochs, target, checkpoint, resume)
+    callbacks = _callbacks(callbacks, progress, checkpoint, resume, on_epoch)
     device = choose_device(device)
-    amp = amp_supported(amp, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp_supported(amp, device) else nullcontext()
     with deterministic_algorithms(deterministic, device):
         torch.manual_seed(seed)
-        model.to(device)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
+        model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         opt = make_optimizer(optimizer, model.parameters(), lr, device=device, **optimizer_kwargs)
-        loader = DeviceLoader(train, batch_size, device=device, seed=seed, normalization=normalization)
-        eval_loaders = {
-            name: DeviceLoader(s, 1000, shuffle=False, device=device, normalization=normalization)
-            for name, s in (evals or {}).items()
-        }
-        scheduler = make_scheduler(schedule, opt, epochs * len(loader))
-        history, done = History(), 0
-        if checkpoint is not None:
-            checkpoint = Path(checkpoint)
-            run = _run_settings(train, opt, epochs=epochs, batch_size=batch_size, seed=seed, schedule=schedule,
-                                target=target, normalization=tuple(map(float, normalization)))
-            parts = dict(model=model, optimizer=opt, scheduler=scheduler, generator=loader.generator, run=run)
-            if resume and checkpoint.exists():
-                done, restored = ckpt.resume_checkpoint(checkpoint, **parts)
-                history = History(**restored)
-
-        def diverged(what: str, epoch: int, step: int, lr) -> TrainingDiverged:
-            kept = f" The checkpoint {checkpoint} still holds epoch {epoch - 1}." if checkpoint and epoch > 1 else ""
-            return TrainingDiverged(
-                f"{what} at epoch {epoch}, step {step} (learning rate {float(lr)}). "
-                f"Hint: lower the learning rate, or check the inputs for NaN.{kept}"
-            )
-
-        bar = tqdm(total=epochs * len(loader), initial=done * len(loader), unit="batch",
-                   disable=not show_progress(progress), desc="training")
-        explosion_warned = False
-        for epoch in range(done + 1, epochs + 1):
+        loader = DeviceLoader(train, batch_size, device=device, seed=seed)
+        eval_loaders = {name: DeviceLoader(s, 1000, shuffle=False, device=device) for name, s in (evals or {}).items()}
+        run = Run(model, opt, make_scheduler(schedule, opt, epochs * len(loader)), loader, History(), device, epochs)
+        net = torch.compile(model) if compile else model
+        for callback in callbacks:
+            callback.on_fit_start(run)
+        for run.epoch in range(run.start_epoch, epochs + 1):
             model.train()
-            start = time.perf_counter()
-            losses, lrs, correct = _train_epoch(model, loader, opt, scheduler, loss_fn=loss_fn, classify=classify,
-                                                augment=augment, amp=amp, channels_last=channels_last, bar=bar)
+            start, losses, correct = time.perf_counter(), [], torch.zeros((), device=device)
+            for step, (x, y) in enumerate(loader, 1):
+                x = augment(x) if augment is not None else x
+                with autocast:
+                    out = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+                out = out.float()  # the loss in float32 and outside autocast, which refuses some losses
+                loss = loss_fn(out, y if classify else x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+                correct += (out.argmax(1) == y).sum() if classify else 0
+                for callback in callbacks:
+                    callback.on_step_end(run, step, losses[-1])
+                run.scheduler.step()
+                if run.stop:
+                    break
             synchronize(device)  # the epoch's time is the time its work took, not the time it took to queue
-            seconds = time.perf_counter() - start
-            step_loss = torch.stack(losses).tolist()
-            bad = next((i for i, value in enumerate(step_loss) if not math.isfinite(value)), None)
-            if bad is not None:
-                raise diverged(f"loss became {step_loss[bad]}", epoch, bad + 1, lrs[bad])
-            # A finite loss can still come with an infinite gradient (the last step's update
-            # is only seen by the next step's loss): never evaluate or save such weights.
-            if not _all_finite(model):
-                raise diverged("the weights became NaN or infinite (every loss was finite)", epoch, len(loader),
-                               lrs[-1])
-            record = {"epoch": epoch, "train_loss": float(np.mean(step_loss))}
-            if classify:
-                record["train_acc"] = correct.item() / len(loader.y)
+            seconds, step_loss = time.perf_counter() - start, torch.stack(losses).tolist()
+            record = {"epoch": run.epoch, "train_loss": float(np.mean(step_loss))}
+            record |= {"train_acc": correct.item() / len(loader.y)} if classify else {}
             record["seconds"] = seconds
             for name, eval_loader in eval_loaders.items():
-                for key, value in evaluate(model, eval_loader, loss_fn=loss_fn, target=target).items():
-                    record[f"{name}_{key}"] = value
-            history.step_loss += step_loss
-            history.epochs.append(record)
-            if checkpoint is not None:
-                ckpt.save_checkpoint(checkpoint, epoch=epoch, history=asdict(history), **parts)
-            if on_epoch is not None:
-                on_epoch(record)
-            if not explosion_warned and _exploded(history):
-                explosion_warned = True
-                warnings.warn(f"the training loss exploded: from {history.step_loss[0]:.4g} at the first step to "
-                              f"a mean of {record['train_loss']:.4g} in epoch {epoch} (learning rate "
-                              f"{float(lrs[-1]):g}); the learning rate is probably too high", LossExplosionWarning,
-                              stacklevel=2)
-            bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith(("_loss", "_acc"))})
-        bar.close()
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)  # hand back an ordinary model
-    model.eval()
-    return history
-
-
-def _train_epoch(model: nn.Module, loader: DeviceLoader, opt: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, *, loss_fn: Callable, classify: bool,
-                 augment: Callable | None, amp: bool, channels_last: bool,
-                 bar: tqdm) -> tuple[list, list, torch.Tensor]:
-    """One pass over ``loader``: each step's loss (a tensor) and learning rate, and the number of right answers.
-
-    Nothing here waits for the device, except a check every :data:`DIVERGENCE_CHECK_STEPS`
-    steps that the losses are still finite; it ends the pass early if one is not.
-    """
-    # Autocast only when asked: it refuses device types it does not know (e.g. "meta").
-    autocast = torch.autocast(loader.device.type, dtype=torch.bfloat16) if amp else nullcontext()
-    losses, lrs, correct, checked = [], [], torch.zeros((), device=loader.device), 0
-    for step, (x, y) in enumerate(loader, 1):
-        if augment is not None:
-            x = augment(x)
-        with autocast:
-            out = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
-        # The loss in float32 and outside autocast, which refuses some losses (BCE on CUDA).
-        out = out.float()
-        loss = loss_fn(out, y if classify else x)
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        scheduler.step()
-        losses.append(loss.detach())
-        if classify:
-            correct += (out.argmax(1) == y).sum()
-        bar.update()
-        if step % DIVERGENCE_CHECK_STEPS == 0:
-            if not torch.stack(losses[checked:]).isfinite().all():
+                scores = evaluate(model, eval_loader, loss_fn=loss_fn, target=target)
+                record |= {f"{name}_{key}": value for key, value in scores.items()}
+            run.history.step_loss += step_loss
+            run.history.epochs.append(record)
+            for callback in callbacks:
+                callback.on_epoch_end(run, record)
+            if run.stop:
                 break
-            checked = step
-    return losses, lrs, correct
-
-
-def _exploded(history: History) -> bool:
-    """Whether the last epoch's mean loss is orders of magnitude above the run's first loss."""
-    first = history.step_loss[0]
-    return first > 0 and history.epochs[-1]["train_loss"] > LOSS_EXPLOSION_FACTOR * first
+        for callback in callbacks:
+            callback.on_fit_end(run)
+    model.eval()
+    model.to(memory_format=torch.contiguous_format if channels_last else torch.preserve_format)  # an ordinary model
+    return run.history
 
 
 @torch.no_grad()
@@ -375,12 +292,10 @@ def evaluate(
     *,
     device: str | torch.device | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-    normalization: tuple[float, float] = (MEAN, STD),
     target: str = "label",
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on a split: ``{"loss": ..., "acc": ...}``.
 
-    ``normalization`` must be the one the model was trained with (ignored for a loader).
     With ``target="input"`` (autoencoders) only the reconstruction loss is returned.
     The model runs in eval mode on the data's device; it is handed back where it was, in
     the mode it was in.
@@ -388,7 +303,7 @@ def evaluate(
     classify = _is_classification(target)
     if isinstance(data, Split):
         _check_split("evaluated", data, classify)
-        data = DeviceLoader(data, 1000, shuffle=False, device=choose_device(device), normalization=normalization)
+        data = DeviceLoader(data, 1000, shuffle=False, device=choose_device(device))
     total_loss, correct = torch.zeros((), device=data.device), torch.zeros((), device=data.device)
     with borrowed(model, data.device):
         for x, y in data:
@@ -406,20 +321,19 @@ def predict_proba(
     images,
     *,
     device: str | torch.device | None = None,
-    normalization: tuple[float, float] = (MEAN, STD),
 ) -> torch.Tensor:
     """Class probabilities (N, 10) for images as :func:`~mnist_lib.preprocess.as_image_batch` accepts them.
 
     That is: one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), uint8 0-255
     or float 0-1; or a PIL image or image file of any size (or a list of them),
     converted the MNIST way by :func:`~mnist_lib.preprocess.to_mnist`. Anything else
-    raises ``ValueError``. ``normalization`` must be the one the model was trained with.
-    The model runs in eval mode on ``device``; it is handed back where it was, in the
-    mode it was in. The probabilities are on the CPU.
+    raises ``ValueError``. The model takes the [0, 1] pixels and standardises them itself.
+    It runs in eval mode on ``device`` and is handed back where it was, in the mode it was
+    in. The probabilities are on the CPU.
     """
     x = as_image_batch(images)  # checked before anything else happens
     device = choose_device(device)
-    x = normalize(x.to(device), *normalization)
+    x = scale_pixels(x.to(device))  # the model standardises its [0, 1] input itself
     with borrowed(model, device):
         return torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(1000)]).cpu()
 
@@ -429,7 +343,6 @@ def predict(
     images,
     *,
     device: str | torch.device | None = None,
-    normalization: tuple[float, float] = (MEAN, STD),
 ) -> torch.Tensor:
     """Predicted digits (N,) for the images :func:`predict_proba` accepts (the model is handed back as it was)."""
-    return predict_proba(model, images, device=device, normalization=normalization).argmax(1)
+    return predict_proba(model, images, device=device).argmax(1)

@@ -1,7 +1,7 @@
 """The book's metadata in one place, and every line elsewhere that repeats it.
 
 The one place is the ``[tool.mnist_book]`` table of ``pyproject.toml`` (author, repository,
-year; the version is ``[project] version``). Files that cannot read it (``_config.yml``,
+year; the version is ``mnist_lib.__version__``, which ``[project]`` reads too). Files that cannot read it (``_config.yml``,
 ``CITATION.cff``, the README, the licences, the chapters' first cell) repeat its values on
 the lines that :data:`RULES` names. ``tests/test_publish.py`` checks that they agree, and
 
@@ -45,7 +45,8 @@ def read_metadata(root: Path = ROOT) -> Metadata:
     """The metadata of the checkout at ``root``, from its pyproject.toml."""
     project = tomllib.loads((root / "pyproject.toml").read_text())
     table = project["tool"]["mnist_book"]
-    return Metadata(table["author"], table["repository"], int(table["year"]), project["project"]["version"])
+    version = re.search(r'^__version__ = "([^"]+)"', (root / "mnist_lib" / "__init__.py").read_text(), re.M).group(1)
+    return Metadata(table["author"], table["repository"], int(table["year"]), version)
 
 
 @dataclass(frozen=True)

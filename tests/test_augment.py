@@ -6,18 +6,18 @@ import numpy as np
 import torch
 
 from mnist_lib.augment import RandomAffine, rotate_images, shift_images
-from mnist_lib.data import normalize
+from mnist_lib.data import scale_pixels
 
 
 def test_identity_affine_leaves_images_unchanged(mnist):
-    x = normalize(mnist.test.images[:8])
+    x = scale_pixels(mnist.test.images[:8])
     out = RandomAffine(degrees=0, scale=0, shift=0)(x)
     assert torch.allclose(out, x, atol=1e-5)
 
 
 def test_random_affine_keeps_background_and_moves_ink(mnist):
     torch.manual_seed(0)
-    x = normalize(mnist.test.images[:64])
+    x = scale_pixels(mnist.test.images[:64])
     out = RandomAffine(degrees=15, scale=0.1, shift=3)(x)
     assert out.shape == x.shape
     background = x.min()
@@ -27,7 +27,7 @@ def test_random_affine_keeps_background_and_moves_ink(mnist):
 
 
 def test_random_affine_is_reproducible_under_a_seed(mnist):
-    x = normalize(mnist.test.images[:8])
+    x = scale_pixels(mnist.test.images[:8])
     aug = RandomAffine(degrees=10, shift=2)
     torch.manual_seed(1)
     a = aug(x)

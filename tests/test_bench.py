@@ -22,18 +22,20 @@ import torch
 matplotlib.use("Agg")
 
 from conftest import HAS_CUDA  # noqa: E402
-from mnist_lib import bench_lib, experiments, plots  # noqa: E402
+from mnist_lib.bench import pipeline as bench_lib  # noqa: E402
+from mnist_lib.book import plots  # noqa: E402
 from mnist_lib.__main__ import main  # noqa: E402
 from mnist_lib.augment import RandomAffine  # noqa: E402
-from mnist_lib.bench import (MODELS, RESULTS_DIR, calibrate_workers, chapter7_config, judge,  # noqa: E402
-                             matmul_throughput, run_bench, training_flops_per_image)
-from mnist_lib.bench_baseline import (AccuracyLog, PeakMemory, TargetReached, TrainClock,  # noqa: E402
-                                      conventional_augmentation, run_baseline)
-from mnist_lib.bench_lib import PLAIN, Switches, build, fast_switches, switch_problem, train_lib  # noqa: E402
+from mnist_lib.bench import (CHAPTER7, DEFAULT_MODEL, RESULTS_DIR, SWEEP_MODELS, calibrate_workers,  # noqa: E402
+                             judge, matmul_throughput, run_bench, training_flops_per_image)
+from mnist_lib.bench.baseline import (AccuracyLog, PeakMemory, TrainClock, conventional_augmentation,  # noqa: E402
+                                      run_baseline)
+from mnist_lib.bench.live import SWITCH_VARIANTS  # noqa: E402
+from mnist_lib.bench.pipeline import (PLAIN, Switches, Timer, fast_switches, fit_switches, switch_problem,  # noqa: E402
+                                      train_lib)
 from mnist_lib.data import torchvision_root  # noqa: E402
-from mnist_lib.experiments import Config  # noqa: E402
+from mnist_lib.experiments import CONFIGS, Config  # noqa: E402
 from mnist_lib.models import MLP  # noqa: E402
-from mnist_lib.train import seed_everything  # noqa: E402
 
 CPU = torch.device("cpu")
 TINY = Config("tiny", lambda: MLP((784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
@@ -67,7 +69,7 @@ def test_quick_run_writes_every_part(quick):
     for key in ("schema", "environment", "settings", "matmul", "peak", "baseline_workers", "ablation", "fast_switches",
                 "skipped",
                 "fast_switches_note", "comparison", "epochs", "batch_sweep", "model_sweep", "time_to_accuracy",
-                "curves", "chapter7", "headline", "targets", "wall_seconds"):
+                "curves", "chapter7", "live", "headline", "targets", "wall_seconds"):
         assert key in result, key
     env = result["environment"]
     for key in ("device", "device_description", "cpu", "cpu_count", "torch_threads", "torch", "torchvision", "date"):
@@ -75,7 +77,8 @@ def test_quick_run_writes_every_part(quick):
     assert env["device"] == "cpu"
     settings = result["settings"]
     assert settings["quick"] is True and settings["epochs"] == 1 and settings["repeats"] == 1
-    assert settings["model"] == "lenet5" and settings["seed"] == 0 and settings["target_acc"] == 0.99
+    assert settings["model"] == DEFAULT_MODEL == "lenet5-improved" and settings["seed"] == 0
+    assert settings["config"] == str(CONFIGS[DEFAULT_MODEL]) and settings["target_acc"] == 0.99
     assert set(HEADLINE) <= set(result["headline"])
 
 
@@ -100,7 +103,7 @@ def test_quick_run_values_are_sane(quick):
     assert result["wall_seconds"] > 0
     assert {row["pipeline"] for row in result["batch_sweep"]} == {"baseline", "mnist_lib"}
     assert all(row["seconds_per_epoch"] > 0 for row in result["batch_sweep"] + result["model_sweep"])
-    assert {row["model"] for row in result["model_sweep"]} == set(MODELS)
+    assert {row["model"] for row in result["model_sweep"]} == set(SWEEP_MODELS)
     assert all(0 < row["fraction_of_matmul_peak"] for row in result["model_sweep"])
     for run in result["time_to_accuracy"]:
         assert run["reached"] == (run["seconds_to_target"] is not None) and 0 <= run["final_test_acc"] <= 1
@@ -125,23 +128,28 @@ def test_cuda_switches_are_reported_skipped_on_cpu(quick):
     assert {r["change"] for r in quick["json"]["skipped"]} == not_measured
 
 
-def test_chapter7_hook(quick, monkeypatch):
+def test_chapter7_network_is_timed_to_its_target(quick):
     ch7 = quick["json"]["chapter7"]
-    assert ch7["target"] == 0.995
-    if getattr(experiments, "BEST_SINGLE", None) is None:
-        assert ch7["status"] == "skipped" and "BEST_SINGLE" in ch7["note"]
-    else:  # measured, within the quick run's budget of one epoch
-        assert ch7["status"] == "measured" and ch7["run"]["run"].endswith(experiments.BEST_SINGLE.name)
-        assert ch7["run"]["epochs_trained"] <= 1 and ch7["curve"]
-    monkeypatch.delattr(experiments, "BEST_SINGLE", raising=False)
-    assert chapter7_config() is None
-    monkeypatch.setattr(experiments, "BEST_SINGLE", TINY, raising=False)
-    assert chapter7_config() is TINY
+    assert ch7["target"] == 0.995  # measured, within the quick run's budget of one epoch
+    assert ch7["run"]["run"].endswith(CONFIGS[CHAPTER7].name) and CONFIGS[CHAPTER7].name == "BN-CNN, distorted digits"
+    assert ch7["run"]["epochs_trained"] <= 1 and ch7["curve"]
+
+
+def test_live_timings_are_in_the_json(quick):
+    live = {(row["measurement"], row["variant"]): row for row in quick["json"]["live"]}
+    assert {variant for measurement, variant in live if measurement == "switches"} == set(SWITCH_VARIANTS)
+    assert live["switches", "plain fit"]["speedup"] == pytest.approx(1.0)
+    workers = [row for (measurement, _), row in live.items() if measurement == "workers"]
+    assert len(workers) == 2 and all(row["device"] == "cpu" for row in workers)
+    assert workers[1]["speedup"] == pytest.approx(workers[0]["seconds_per_epoch"] / workers[1]["seconds_per_epoch"])
+    for row in live.values():
+        assert row["seconds_per_epoch"] > 0 and row["config"] == CONFIGS[CHAPTER7].name and row["images"] == 256
 
 
 def test_report_is_printed(quick):
     out = quick["stdout"]
-    for heading in ("Per epoch", "Ablation", "Batch size", "Model size", "Time to 99%", "Targets", "QUICK"):
+    for heading in ("Per epoch", "Ablation", "Batch size", "Model size", "Time to 99%", "Live timings", "Targets",
+                    "QUICK"):
         assert heading in out, heading
     assert "written to" in out and "... ablation" in quick["stderr"]
 
@@ -177,14 +185,26 @@ def test_baseline_workers_are_chosen_by_measurement(mnist, tv_root):
     assert chosen == trials.loc[trials["seconds_per_epoch"].idxmin(), "num_workers"]
 
 
-def test_same_seed_same_initial_weights():
-    seed_everything(3)
-    reference = MODELS["lenet5"].model().state_dict()
-    model, optimizer = build(MODELS["lenet5"], Switches(channels_last=True), CPU, seed=3)
-    for name, value in model.inner.state_dict().items():
-        assert torch.equal(value, reference[name]), name
-    assert model.inner.features[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert optimizer.param_groups[0]["lr"] == MODELS["lenet5"].lr
+def test_switches_are_fits_arguments():
+    lenet = CONFIGS[DEFAULT_MODEL]
+    assert fit_switches(PLAIN, CPU, lenet) == {"channels_last": False, "amp": False, "compile": False}
+    assert fit_switches(Switches(channels_last=True, amp_bf16=True, compile=True), CPU, lenet) == {
+        "channels_last": True, "amp": True, "compile": True}
+    cuda = torch.device("cuda")  # Adam fused only when the switch says so; CUDA graphs are compiled
+    assert fit_switches(PLAIN, cuda, lenet)["fused"] is False
+    assert fit_switches(Switches(fused_adam=True, cuda_graphs=True), cuda, lenet) == {
+        "channels_last": False, "amp": False, "compile": True, "fused": True}
+    assert "fused" not in fit_switches(PLAIN, cuda, CONFIGS["mlp100"])  # SGD
+
+
+def test_the_registry_has_one_meaning_per_name():
+    from mnist_lib import __main__ as cli
+    from mnist_lib import bench
+
+    assert cli.CONFIGS is CONFIGS  # the command line's setups are the benchmark's
+    assert set(SWEEP_MODELS) | {DEFAULT_MODEL, CHAPTER7, bench.SPEED_TUNED} <= set(CONFIGS)
+    assert CONFIGS["lenet5-speed"].model == CONFIGS["lenet5-improved"].model  # the same network, another recipe
+    assert not hasattr(bench, "chapter7_config")
 
 
 def test_baseline_augments_like_the_library():
@@ -216,27 +236,49 @@ def test_time_to_accuracy_stops_at_the_target_or_the_budget(pipeline, mnist, tv_
     assert times == sorted(times)
 
 
+def test_fit_stops_at_the_target_through_the_timer_callback(mnist):
+    from mnist_lib.train import fit
+
+    timer = Timer(CPU, mnist.test.head(100), eval_every=2, target=0.0)  # 0%: reached at the first evaluation
+    history = fit(TINY.model(), mnist.train.head(640), epochs=3, batch_size=64, device=CPU, progress=False,
+                  callbacks=[timer])
+    assert len(history.step_loss) == timer.steps == 2 and timer.images == 128  # fit itself stopped, after step 2
+    assert timer.stopped and not timer.clock.running and len(timer.log.points) == 1
+    assert timer.log.seconds_to_target() == timer.log.points[0]["train_seconds"] > 0
+
+
+def test_no_exception_or_wrapper_steers_training():
+    from pathlib import Path
+
+    import mnist_lib.bench
+
+    for path in Path(mnist_lib.bench.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        assert "FastModel" not in source and "TargetReached" not in source, path.name
+
+
 def test_the_clock_excludes_evaluation():
     clock = TrainClock(CPU)
     accuracies = iter([0.5, 0.95])
     log = AccuracyLog(clock, lambda: time.sleep(0.3) or next(accuracies), target=0.9)
     clock.start()
-    log.check(step=1, images=64)  # 0.5 < 0.9: the clock runs on
+    assert log.check(step=1, images=64) is False  # 0.5 < 0.9: the clock runs on
     assert clock.running and log.eval_seconds >= 0.3
     assert log.points[0]["train_seconds"] < 0.3
-    with pytest.raises(TargetReached):
-        log.check(step=2, images=128)
+    assert log.check(step=2, images=128) is True
     assert not clock.running and clock.seconds < 0.3 and log.eval_seconds >= 0.6
     assert log.seconds_to_target() == log.points[1]["train_seconds"] == clock.seconds
 
 
 def test_switch_problems():
-    assert "CUDA only" in switch_problem(Switches(tf32=True), CPU, MODELS["lenet5"])
-    assert switch_problem(Switches(amp_bf16=True), CPU, MODELS["lenet5"]) is None
-    assert "no convolutions" in switch_problem(Switches(channels_last=True), CPU, MODELS["mlp"])
-    assert switch_problem(Switches(channels_last=True, threads=1), CPU, MODELS["lenet5"]) is None
+    lenet = CONFIGS[DEFAULT_MODEL]
+    assert "CUDA only" in switch_problem(Switches(tf32=True), CPU, lenet)
+    assert switch_problem(Switches(amp_bf16=True), CPU, lenet) is None
+    assert "no convolutions" in switch_problem(Switches(channels_last=True), CPU, CONFIGS["mlp"])
+    assert switch_problem(Switches(channels_last=True, threads=1), CPU, lenet) is None
     assert switch_problem(PLAIN, CPU, TINY) is None
     assert Switches(compile=True, threads=2).label() == "compile + threads=2" and PLAIN.label() == "plain"
+    assert Switches(compile=True, threads=2).changed() == {"compile": True, "threads": 2} and PLAIN.changed() == {}
 
 
 def test_a_failing_switch_is_dropped_with_a_note(monkeypatch, mnist):
@@ -254,24 +296,28 @@ def test_a_failing_switch_is_dropped_with_a_note(monkeypatch, mnist):
 def test_fast_preset_keeps_what_helped():
     import pandas as pd
 
+    def row(switches: Switches, kind: str, speedup, status="measured"):
+        # the label is for display only: the preset is built from "settings"
+        return {"switches": "(a label)", "settings": switches.changed(), "kind": kind, "status": status,
+                "speedup_vs_plain": speedup}
+
     frame = pd.DataFrame([
-        {"switches": "plain", "kind": "pipeline", "status": "measured", "speedup_vs_plain": 1.0},
-        {"switches": "channels_last", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.2},
-        {"switches": "compile", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.01},
-        {"switches": "threads=1", "kind": "same training", "status": "measured", "speedup_vs_plain": 1.1},
-        {"switches": "amp_bf16", "kind": "same training, bf16 rounding", "status": "measured", "speedup_vs_plain": 1.5},
-        {"switches": "tf32", "kind": "same training", "status": "skipped", "speedup_vs_plain": None},
-        {"switches": "plain", "kind": "changes the training", "status": "measured", "speedup_vs_plain": 3.0},
+        row(PLAIN, "pipeline", 1.0),
+        row(Switches(channels_last=True), "same training", 1.2),
+        row(Switches(compile=True), "same training", 1.01),
+        row(Switches(threads=1), "same training", 1.1),
+        row(Switches(amp_bf16=True), "same training, bf16 rounding", 1.5),
+        row(Switches(tf32=True), "same training", None, status="skipped"),
+        row(PLAIN, "changes the training", 3.0),
     ])
     assert fast_switches(frame) == Switches(channels_last=True, threads=1, amp_bf16=True)
-    frame.loc[len(frame)] = {"switches": "cuda_graphs", "kind": "same training", "status": "measured",
-                             "speedup_vs_plain": 2.0}
+    frame.loc[len(frame)] = row(Switches(cuda_graphs=True), "same training", 2.0)
     frame.loc[2, "speedup_vs_plain"] = 1.5  # compile helps too, but CUDA graphs compile already
     assert fast_switches(frame) == Switches(channels_last=True, threads=1, amp_bf16=True, cuda_graphs=True)
 
 
 def test_judge_against_the_targets():
-    def result(speedup, seconds, device="cpu", model="lenet5", quick=False):
+    def result(speedup, seconds, device="cpu", model=DEFAULT_MODEL, quick=False):
         return {"environment": {"device": device}, "settings": {"quick": quick, "model": model},
                 "headline": {"speedup_vs_baseline": speedup, "seconds_to_99": seconds}}
 
@@ -282,7 +328,7 @@ def test_judge_against_the_targets():
     assert verdicts(2.0, 25.0) == ["FAIL", "FAIL"]
     assert verdicts(3.5, None) == ["PASS", "FAIL (not reached)"]
     assert verdicts(25.0, 0.4, device="cuda:0") == ["PASS", "PASS"]
-    assert verdicts(3.5, 15.0, model="mlp")[0] == "not judged (the target is for LeNet-5)"
+    assert verdicts(3.5, 15.0, model="lenet5")[0] == "not judged (the target is for lenet5-improved)"
     assert all(v.startswith("not judged") for v in verdicts(3.5, 15.0, device="mps"))
 
 
@@ -290,8 +336,8 @@ def test_measuring_tools():
     frame = matmul_throughput(CPU, n=128, repeats=2)
     assert list(frame["format"]) == ["float32", "bfloat16"] and (frame["gflops"] > 0).all()
     # forward + backward of every layer, no gradient for the input image (worked out by hand)
-    assert training_flops_per_image(MODELS["lenet5"]) == 2 * 416_520 + 2 * 2 * 416_520 - 2 * 117_600
-    assert training_flops_per_image(MODELS["mlp"]) == 3 * 2 * (784 * 300 + 300 * 10) - 2 * 784 * 300
+    assert training_flops_per_image(CONFIGS[DEFAULT_MODEL]) == 2 * 416_520 + 2 * 2 * 416_520 - 2 * 117_600
+    assert training_flops_per_image(CONFIGS["mlp"]) == 3 * 2 * (784 * 300 + 300 * 10) - 2 * 784 * 300
     with PeakMemory(CPU) as memory:
         block = torch.ones(2**24)  # 64 MiB, held while sampled
         time.sleep(0.05)
@@ -334,7 +380,7 @@ def test_cli_rejects_bad_values(name, capsys):
 def test_results_read_back_as_tables(quick, tmp_path):
     import pandas as pd
 
-    from mnist_lib.bench_report import TABLES, as_frames, read_result, stacked, verdicts, write_json
+    from mnist_lib.bench.report import TABLES, as_frames, read_result, stacked, verdicts, write_json
 
     result = read_result(write_json(quick["json"], tmp_path / "cpu.json"))
     for key in TABLES:
@@ -361,7 +407,7 @@ def test_results_read_back_as_tables(quick, tmp_path):
 def test_git_commit_marks_a_dirty_tree(tmp_path):
     import subprocess
 
-    from mnist_lib.bench_report import _git_commit
+    from mnist_lib.bench.report import _git_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from mnist_lib.augment import ElasticAffine, RandomAffine, gaussian_blur
-from mnist_lib.committee import TTA_VIEWS, committee_proba, committee_sizes, member_probabilities, view
-from mnist_lib.data import Split, normalize
+from mnist_lib.book.committee import TTA_VIEWS, committee_proba, committee_sizes, member_probabilities, view
+from mnist_lib.data import Split, scale_pixels
 from mnist_lib.models import BNCNN, count_parameters
-from mnist_lib.robustness import robustness, rotated, shifted
+from mnist_lib.book.robustness import robustness, rotated, shifted
 from mnist_lib.train import fit, predict_proba
-from mnist_lib.web import WebModelError, load_model, save_model
+from mnist_lib.saved import ModelError, load_model, read_sidecar, save_shipped
 
 
 def test_gaussian_blur_keeps_a_constant_inside_and_smooths_noise():
@@ -26,7 +26,7 @@ def test_gaussian_blur_keeps_a_constant_inside_and_smooths_noise():
 
 
 def test_elastic_without_displacement_is_the_affine_map(mnist):
-    x = normalize(mnist.test.images[:8])
+    x = scale_pixels(mnist.test.images[:8])
     torch.manual_seed(3)
     affine = RandomAffine(degrees=10, scale=0.1, shift=2)(x)
     torch.manual_seed(3)
@@ -35,7 +35,7 @@ def test_elastic_without_displacement_is_the_affine_map(mnist):
 
 
 def test_elastic_displacements_are_smooth_and_a_few_pixels(mnist):
-    x = normalize(mnist.test.images[:16])
+    x = scale_pixels(mnist.test.images[:16])
     torch.manual_seed(0)
     aug = ElasticAffine(degrees=0, scale=0, shift=0, alpha=34, sigma=4)
     identity = torch.nn.functional.affine_grid(torch.eye(2, 3).expand(16, 2, 3), list(x.shape), align_corners=False)
@@ -51,7 +51,7 @@ def test_elastic_displacements_are_smooth_and_a_few_pixels(mnist):
 def test_elastic_field_is_smoothed_uniform_noise_in_pixels(mnist):
     """The displacement field built independently: the same draws, blurred with NumPy, scaled by alpha pixels."""
     n, sigma, alpha = 4, 4.0, 34.0
-    x = normalize(mnist.test.images[:n])
+    x = scale_pixels(mnist.test.images[:n])
     torch.manual_seed(5)
     grid = ElasticAffine(degrees=0, scale=0, shift=0, alpha=alpha, sigma=sigma).grid(x).double().numpy()
     torch.manual_seed(5)
@@ -113,7 +113,7 @@ def test_rotated_turns_about_the_centre(mnist):
 
 def test_robustness_table_has_one_row_per_model_and_case(mnist):
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    frame = robustness({"linear": (model, (0.0, 1.0))}, mnist.test.head(50), shifts=(0, 3), angles=(0, 10))
+    frame = robustness({"linear": model}, mnist.test.head(50), shifts=(0, 3), angles=(0, 10))
     assert list(frame.columns) == ["model", "transform", "amount", "test_acc"]
     assert len(frame) == 4 and frame["test_acc"].between(0, 1).all()
     # shift 0 and rotation 0 are the unchanged test set
@@ -153,25 +153,25 @@ def test_saved_committee_loads_back_with_the_same_answers(tmp_path, mnist):
     torch.manual_seed(0)
     members = [BNCNN().eval() for _ in range(2)]
     scores = {"acc": 0.5, "loss": None, "images": 10}
-    sidecar = save_model("tiny", members, {"class": "BNCNN", "kwargs": {}}, (0.1307, 0.3081), scores, {"how": "test"},
-                         title="two untrained BN-CNNs", folder=tmp_path)
+    sidecar = save_shipped("tiny", members, {"class": "BNCNN", "kwargs": {}}, scores, {"how": "test"},
+                           title="two untrained BN-CNNs", folder=tmp_path)
     assert [m["weights"] for m in sidecar["members"]] == ["tiny-1.pt", "tiny-2.pt"]
     assert json.loads((tmp_path / "tiny.json").read_text()) == sidecar
     shipped = load_model(tmp_path / "tiny.json")
     images = mnist.test.images[:16]
     # The shipped model always runs on the CPU, so the reference does too: on a GPU machine
     # committee_proba would pick CUDA, whose TF32 convolutions differ by ~1e-3, not 1e-6.
-    expected = committee_proba(members, images, normalization=(0.1307, 0.3081), device="cpu")
-    assert torch.allclose(shipped.probabilities(images), expected, atol=1e-6)
+    expected = committee_proba(members, images, device="cpu")
+    assert torch.allclose(predict_proba(shipped, images, device="cpu"), expected, atol=1e-6)
     (tmp_path / "tiny-2.pt").write_bytes(b"damaged")
-    with pytest.raises(WebModelError, match="SHA-256"):
+    with pytest.raises(ModelError, match="SHA-256"):
         load_model(tmp_path / "tiny.json")
 
 
 def test_the_tutorial_pipeline_gets_the_same_distortions():
     from torchvision import transforms
 
-    from mnist_lib.bench_baseline import conventional_augmentation
+    from mnist_lib.bench.baseline import conventional_augmentation
 
     affine, elastic = conventional_augmentation(ElasticAffine(degrees=10, scale=0.1, shift=2, alpha=34.0, sigma=5.0))
     assert isinstance(affine, transforms.RandomAffine) and isinstance(elastic, transforms.ElasticTransform)
@@ -180,21 +180,22 @@ def test_the_tutorial_pipeline_gets_the_same_distortions():
 
 def test_the_shipped_committee_loads_and_reads_digits(mnist):
     committee = load_model("bncnn_committee")  # checks every member's SHA-256 against the sidecar
-    assert len(committee.members) == len(committee.sidecar["members"]) >= 2
-    assert committee.sidecar["test_acc"] > 0.99  # what chapter 7 measured on all 10,000 test images
+    sidecar = read_sidecar("bncnn_committee")
+    assert len(committee.members) == len(sidecar["members"]) >= 2
+    assert sidecar["test_acc"] > 0.99  # what chapter 7 measured on all 10,000 test images
     images, labels = mnist.test.images[:300], mnist.test.labels[:300]
-    accuracy = committee.probabilities(images).argmax(1).eq(labels).float().mean().item()
+    accuracy = predict_proba(committee, images, device="cpu").argmax(1).eq(labels).float().mean().item()
     assert accuracy > 0.98
 
 
 def test_the_tutorial_pipeline_distorts_training_digits_only(tmp_path):
-    from mnist_lib.bench_baseline import loaders
+    from mnist_lib.bench.baseline import loaders
     from mnist_lib.data import load_mnist, torchvision_root
     from mnist_lib.experiments import LENET5_IMPROVED
 
     root = torchvision_root(tmp_path)
     train, test, _ = loaders(root, LENET5_IMPROVED, torch.device("cpu"), workers=0)
-    plain = normalize(load_mnist().test.images[:5])
+    plain = scale_pixels(load_mnist().test.images[:5])
     torch.manual_seed(0)
     first, second = (torch.stack([test.dataset[i][0] for i in range(5)]) for _ in range(2))
     assert torch.allclose(first, plain, atol=1e-6) and torch.equal(first, second)  # the test digits as they are

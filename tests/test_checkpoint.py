@@ -248,7 +248,7 @@ def test_other_architecture(saved, small):
     assert "expected the weights of this Sequential (4 tensors), found weights for another Sequential (4 tensors)" in message
     assert "1.weight (48, 784) here, (32, 784) in the file" in message
     message = _resume_error(saved, small, model=MLP((784, 32, 10), "relu"))
-    assert "missing from the file: net.1.weight, net.1.bias, net.3.weight, net.3.bias" in message
+    assert "missing from the file: standardize.mean, standardize.std, net.1.weight, net.1.bias and 2 more" in message
     assert "not in this model: 1.weight, 1.bias, 4.weight, 4.bias" in message
 
 
@@ -262,7 +262,7 @@ def test_same_shapes_other_layers(saved, small):
     ({"lr": 0.01}, "'lr': 0.003"),
     ({"seed": 6}, "seed=5 in the file, 6 here"),
     ({"optimizer": "sgd"}, "optimizer='Adam' in the file, 'SGD' here"),
-    ({"schedule": "constant"}, "schedule='cosine' in the file, 'constant' here"),
+    ({"schedule": "constant"}, "schedule='CosineAnnealingLR' in the file, 'LambdaLR' here"),
     ({"epochs": 3}, "epochs=2 in the file, 3 here"),
 ])
 def test_other_settings(saved, small, changes, expected):
@@ -439,9 +439,14 @@ def test_load_weights_refuses_nan_and_other_dtypes(tmp_path, saved):
         load_weights(dropout_mlp(), tmp_path / "double.pt")
 
 
-def test_a_checkpoint_of_the_older_format_is_refused_clearly(tmp_path, saved, small):
-    path = rewrite(saved, tmp_path / "old.pt", lambda s: s.update(format="mnist_lib checkpoint 1"), digest=False)
-    assert "found the older 'mnist_lib checkpoint 1', which has no integrity check" in _resume_error(path, small)
+@pytest.mark.parametrize("version, why", [(1, "which has no integrity check"),
+                                          (2, "written before models standardised their own inputs")])
+def test_a_checkpoint_of_an_older_format_is_refused_clearly(tmp_path, saved, small, version, why):
+    path = rewrite(saved, tmp_path / "old.pt", lambda s: s.update(format=f"mnist_lib checkpoint {version}"),
+                   digest=False)
+    assert f"found the older 'mnist_lib checkpoint {version}', {why}" in _resume_error(path, small)
+    with pytest.raises(CheckpointError, match=f"found the older 'mnist_lib checkpoint {version}'"):
+        load_weights(dropout_mlp(), path)  # no weights are taken from an older checkpoint either
 
 
 def test_estimated_size_covers_a_real_checkpoint(saved):

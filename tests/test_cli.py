@@ -20,14 +20,13 @@ import subprocess
 import sys
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from conftest import HAS_CUDA, PROJECT_ROOT, write_mnist_folder
 from mnist_lib.__main__ import main
@@ -110,21 +109,21 @@ def test_train_runs(cli):
     assert 0.3 < accuracy <= 1.0  # 500 images, one epoch: well above chance (0.1)
 
 
-def test_train_saves_a_loadable_state_dict(cli):
+def test_train_saves_a_self_describing_model(cli, mnist):
+    """``train --save w.pt``, then ``evaluate(load_model("w.pt"), test)``: the accuracy the command printed."""
+    from mnist_lib import evaluate, load_model
+    from mnist_lib.models import MLP
+
     path = cli["saved_to"]
     assert cli["train"].returncode == 0, cli["train"].stderr
-    assert f"weights written to {path}" in cli["train"].stdout
+    assert f"model written to {path}" in cli["train"].stdout
     state = torch.load(path, weights_only=True)
-    assert {k: tuple(v.shape) for k, v in state.items()} == {
-        "0.mean": (), "0.std": (),  # the standardisation, here none: the setup keeps pixels in [0, 1]
-        "1.net.1.weight": (300, 784), "1.net.1.bias": (300,), "1.net.3.weight": (10, 300), "1.net.3.bias": (10,),
-    }
-    assert (state["0.mean"].item(), state["0.std"].item()) == (0.0, 1.0)
-    from mnist_lib.experiments import CONFIGS
-    from mnist_lib.models import Standardize
-
-    model = nn.Sequential(Standardize(), CONFIGS["mlp"].model())
-    model.load_state_dict(state)
+    assert state["architecture"]["class"] == "MLP" and state["architecture"]["kwargs"]["input_scale"] == [0.0, 1.0]
+    model = load_model(path)
+    assert isinstance(model, MLP) and not model.training
+    assert (model.standardize.mean.item(), model.standardize.std.item()) == (0.0, 1.0)  # the setup keeps [0, 1] pixels
+    printed = float(re.search(r"^test accuracy: ([\d.]+)$", cli["train"].stdout, re.M)[1])
+    assert round(evaluate(model, mnist.test, device="cpu")["acc"], 4) == printed
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask()  # not 0600 whatever the umask
 
@@ -242,7 +241,7 @@ def test_resume_a_finished_run(cli, tmp_path, capsys):
     assert f"resuming from {cli['checkpoint']}: 1 of 1 epochs done" in out
     first = [ln for ln in cli["train"].stdout.splitlines() if ln.startswith(("epoch", "test accuracy"))]
     assert [ln.split("(")[0] for ln in first] == [ln.split("(")[0] for ln in out.splitlines() if ln.startswith(("epoch", "test accuracy"))]
-    a, b = torch.load(cli["saved_to"], weights_only=True), torch.load(again, weights_only=True)
+    a, b = (torch.load(path, weights_only=True)["state_dict"] for path in (cli["saved_to"], again))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -344,8 +343,8 @@ def test_divergence_is_reported_as_an_error_line(capsys, monkeypatch):
     import mnist_lib.__main__ as cli
     from mnist_lib import data as data_mod
 
-    real_normalize = data_mod.normalize
-    monkeypatch.setattr(data_mod, "normalize", lambda images, *a: real_normalize(images, *a) * float("nan"))
+    real_scale = data_mod.scale_pixels
+    monkeypatch.setattr(data_mod, "scale_pixels", lambda images: real_scale(images) * float("nan"))
     argv = ["train", "mlp100", "--limit", "300", "--epochs", "1", "--no-progress", "--device", "cpu"]
     code = cli.main(argv)
     err = capsys.readouterr().err
@@ -366,8 +365,8 @@ def test_train_passes_the_setups_distortions_to_fit(monkeypatch, capsys):
     monkeypatch.setattr(cli_module, "fit", recording_fit)
     assert main(["train", "bncnn", "--limit", "64", "--device", "cpu"]) == 130
     # The model standardises its [0, 1] input itself, so the distortions see [0, 1] pixels (background 0).
-    assert seen["augment"] == replace(DISTORTIONS, normalization=(0.0, 1.0)) and seen["amp"] and seen["channels_last"]
-    assert seen["normalization"] == (0.0, 1.0)
+    assert seen["augment"] == DISTORTIONS and seen["amp"] and seen["channels_last"]
+    assert "normalization" not in seen
     main(["train", "mlp", "--limit", "64", "--device", "cpu"])
     assert seen["augment"] is None
 
@@ -386,19 +385,13 @@ def test_train_on_another_idx_dataset_standardises_with_its_own_statistics(cli):
     assert mean > 0.8  # white paper, dark ink: far from MNIST's 0.1307
     assert (f"{cli['custom_dir']} holds other data than MNIST: pixels standardised with their own mean {mean:.4f} "
             f"and std {std:.4f} (of its {CUSTOM_TRAIN} training images), not MNIST's") in r.stdout
-    shown = re.search(r"pixels standardised \(([\d.]+), ([\d.]+)\)", r.stdout)  # the setup's line: what is used
-    assert (float(shown[1]), float(shown[2])) == pytest.approx((mean, std))
-    # The saved file carries the standardisation: loaded into the stack, it scores what the run printed.
-    from mnist_lib.experiments import CONFIGS
-    from mnist_lib.models import Standardize
-    from mnist_lib.train import evaluate
+    # The saved model carries the standardisation: loaded, it scores what the run printed.
+    from mnist_lib import evaluate, load_model
 
-    state = torch.load(cli["custom_saved_to"], weights_only=True)
-    assert state["0.mean"].item() == pytest.approx(mean) and state["0.std"].item() == pytest.approx(std)
-    model = nn.Sequential(Standardize(), CONFIGS["lenet5"].model())
-    model.load_state_dict(state)
+    model = load_model(cli["custom_saved_to"])
+    assert model.standardize.mean.item() == pytest.approx(mean) and model.standardize.std.item() == pytest.approx(std)
     printed = float(re.search(r"^test accuracy: ([\d.]+)$", r.stdout, re.M)[1])
-    assert round(evaluate(model, data.test, device="cpu", normalization=(0, 1))["acc"], 4) == printed
+    assert round(evaluate(model, data.test, device="cpu")["acc"], 4) == printed
 
 
 def test_another_dataset_without_no_verify_is_one_error_line(cli):
@@ -428,7 +421,7 @@ def test_other_data_for_a_setup_in_unit_pixels_and_blank_images(tmp_path, mnist,
     folder = write_custom_dataset(tmp_path / "custom", mnist)
     assert main(["train", "mlp", "--data", str(folder), "--no-verify", "--device", "cpu"]) == 130
     assert f"{folder} holds other data than MNIST; this setup keeps the pixels in [0, 1]" in capsys.readouterr().out
-    assert (seen["model"][0].mean.item(), seen["model"][0].std.item()) == (0.0, 1.0)
+    assert (seen["model"].standardize.mean.item(), seen["model"].standardize.std.item()) == (0.0, 1.0)
     blank = np.full((3, 28, 28), 200, dtype=np.uint8)
     write_mnist_folder(tmp_path / "blank", {"train-images-idx3-ubyte": blank, "train-labels-idx1-ubyte": np.zeros(3, np.uint8),
                                             "t10k-images-idx3-ubyte": blank, "t10k-labels-idx1-ubyte": np.zeros(3, np.uint8)})
@@ -524,7 +517,7 @@ def test_a_finished_run_is_evaluated_not_its_stored_number(cli, tmp_path, capsys
     state = torch.load(cli["checkpoint"], weights_only=True)
     stored = state["history"]["epochs"][-1]["test_acc"]
     for key in state["model"]:
-        if key.startswith("1."):
+        if not key.startswith("standardize."):
             state["model"][key] = torch.zeros_like(state["model"][key])  # every logit 0: "always 0"
     state["digest"] = content_digest(state)
     edited = tmp_path / "zeros.pt"
@@ -541,14 +534,14 @@ def test_a_checkpoint_with_nan_weights_is_one_error_line(cli, tmp_path, capsys):
     from mnist_lib.checkpoint import content_digest
 
     state = torch.load(cli["checkpoint"], weights_only=True)
-    state["model"]["1.net.1.weight"] = torch.full_like(state["model"]["1.net.1.weight"], float("nan"))
+    state["model"]["net.1.weight"] = torch.full_like(state["model"]["net.1.weight"], float("nan"))
     state["digest"] = content_digest(state)
     torch.save(state, tmp_path / "nan.pt")
     save = tmp_path / "w.pt"
     assert main(TRAIN_OK + ["--checkpoint", str(tmp_path / "nan.pt"), "--resume", "--save", str(save),
                             "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "expected finite weights, found NaN or infinite values in 1.net.1.weight" in err[0]
+    assert len(err) == 1 and "expected finite weights, found NaN or infinite values in net.1.weight" in err[0]
     assert not save.exists()
 
 

@@ -19,7 +19,7 @@ import torch
 
 from conftest import SHIPPED, idx_bytes, small_mnist, write_idx, write_mnist_folder
 from mnist_lib import data as data_mod
-from mnist_lib.data import DeviceLoader, MNISTDataError, Split, load_mnist, normalize, parse_idx, read_idx_file
+from mnist_lib.data import DeviceLoader, MNISTDataError, Split, load_mnist, parse_idx, read_idx_file, scale_pixels
 
 # --------------------------------------------------------------------------- parse_idx
 
@@ -364,8 +364,8 @@ def _ids(images: torch.Tensor) -> torch.Tensor:
 
 
 def _loader(n: int, batch_size: int, **kwargs) -> DeviceLoader:
-    """A loader over _indexed_split(n) that keeps [0, 1] pixels, so the indices can be read back."""
-    return DeviceLoader(_indexed_split(n), batch_size, normalization=(0.0, 1.0), **kwargs)
+    """A loader over _indexed_split(n): it yields [0, 1] pixels, so the indices can be read back."""
+    return DeviceLoader(_indexed_split(n), batch_size, **kwargs)
 
 
 def _epoch(loader) -> list[torch.Tensor]:
@@ -425,15 +425,12 @@ def test_loader_rejects_bad_batch_size(batch_size):
         DeviceLoader(_indexed_split(10), batch_size)
 
 
-def test_normalize_dtype_shape_and_standardisation(mnist):
-    x = normalize(mnist.train.images)
+def test_scale_pixels_dtype_shape_and_range(mnist):
+    x = scale_pixels(mnist.train.images)
     assert x.dtype == torch.float32
     assert tuple(x.shape) == (60_000, 1, 28, 28)
-    assert abs(x.mean().item()) < 2e-3
-    assert abs(x.std().item() - 1) < 2e-3
-    # unit normalisation keeps the [0, 1] pixels
-    unit = normalize(mnist.train.images[:10], 0.0, 1.0)
-    assert unit.min().item() == 0.0 and unit.max().item() == 1.0
+    assert x.min().item() == 0.0 and x.max().item() == 1.0
+    assert round(x.mean().item(), 4) == data_mod.MEAN and round(x.std().item(), 4) == data_mod.STD
 
 
 @pytest.fixture(scope="session")
@@ -441,21 +438,25 @@ def torchvision_folder(tmp_path_factory):
     return data_mod.torchvision_root(tmp_path_factory.mktemp("torchvision"))
 
 
-def test_normalize_bitwise_equals_torchvision(mnist, torchvision_folder):
+def test_scale_pixels_then_standardize_bitwise_equals_torchvision(mnist, torchvision_folder):
+    """[0, 1] pixels (ours: scale_pixels; torchvision: ToTensor) standardised by the model's first layer
+    (Standardize; torchvision: Normalize) give bitwise the conventional pipeline's tensors."""
     from torchvision import datasets, transforms
+
+    from mnist_lib.models import Standardize
 
     pipeline = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     ds = datasets.MNIST(str(torchvision_folder), train=False, download=False, transform=pipeline)
     assert len(ds) == 10_000
     reference = torch.stack([ds[i][0] for i in range(100)])
     labels = torch.tensor([ds[i][1] for i in range(100)])
-    ours = normalize(mnist.test.images[:100])
+    ours = Standardize(0.1307, 0.3081)(scale_pixels(mnist.test.images[:100]))
     assert ours.dtype == reference.dtype and ours.shape == reference.shape
     assert torch.equal(ours, reference)  # bitwise, not just close
     assert torch.equal(labels, mnist.test.labels[:100])
-    # and the loader serves the same tensors
+    # and the loader serves the same [0, 1] pixels
     x, y = next(iter(DeviceLoader(mnist.test.head(100), 100, shuffle=False)))
-    assert torch.equal(x, reference) and torch.equal(y, labels)
+    assert torch.equal(Standardize(0.1307, 0.3081)(x), reference) and torch.equal(y, labels)
 
 
 # ------------------------------------------- every way the data can be wrong: one error

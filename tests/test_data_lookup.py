@@ -1,4 +1,4 @@
-"""mnist_lib.data: where the files are looked for, downloads, and telling MNIST from other IDX data."""
+"""mnist_lib.data and mnist_lib.data_files: where the files are looked for, downloads, and telling MNIST from other IDX data."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from torchvision.datasets import mnist as tv_mnist
 
 from conftest import SHIPPED, idx_bytes, small_mnist, write_mnist_folder
 from mnist_lib import data as data_mod
+from mnist_lib import data_files
 from mnist_lib.data import MNISTDataError, is_original_mnist
 
 
@@ -66,7 +67,7 @@ def places(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     checkout = tmp_path / "checkout" / "data" / "mnist"
-    monkeypatch.setattr(data_mod, "DEFAULT_ROOT", checkout)
+    monkeypatch.setattr(data_files, "DEFAULT_ROOT", checkout)  # read where the lookup is
     return SimpleNamespace(home=home, checkout=checkout, cache=home / ".cache" / "mnist_lib" / "mnist")
 
 

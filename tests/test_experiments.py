@@ -9,8 +9,10 @@ import torch
 
 matplotlib.use("Agg")
 
-from mnist_lib import experiments, plots  # noqa: E402
-from mnist_lib.experiments import (AUTOENCODER, CONFIGS, JETIR_CONFIGS, REPORTS, Config, epochs_to,  # noqa: E402
+from mnist_lib import experiments  # noqa: E402
+from mnist_lib.book import plots  # noqa: E402
+from mnist_lib.book.reports import PUBLISHED, REPORTS  # noqa: E402
+from mnist_lib.experiments import (AUTOENCODER, CONFIGS, JETIR_CONFIGS, UNIT, Config, epochs_to,  # noqa: E402
                                    run_jobs, run_seeds, train_size_sweep)
 from mnist_lib.models import MLP  # noqa: E402
 
@@ -33,6 +35,20 @@ def test_report_numbers_are_fractions():
         for key, value in numbers.items():
             if key.endswith(("acc", "error")):
                 assert 0 < value < 1, (report, key)
+    assert all(0 < row["test_error"] < 0.01 for row in PUBLISHED)
+
+
+def test_setups_on_unit_pixels_build_models_that_keep_them():
+    """The input scale is the model's (its Standardize layer), not a setting of the setup."""
+    assert "normalization" not in Config.__dataclass_fields__
+    for name in ("mlp", "mlp100"):
+        scale = CONFIGS[name].model().standardize
+        assert (scale.mean.item(), scale.std.item()) == UNIT, name
+        assert "pixels in [0, 1]" in str(CONFIGS[name])
+    for config in (AUTOENCODER, experiments.CONV_AUTOENCODER):
+        assert config.model().standardize.std.item() == 1.0, config.name
+    lenet = CONFIGS["lenet5"].model().standardize
+    assert lenet.mean.item() == pytest.approx(0.1307) and "pixels standardised" in str(CONFIGS["lenet5"])
 
 
 def test_autoencoder_config_trains_on_reconstruction(small):

@@ -14,19 +14,30 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_lib import web
+from mnist_lib import load_model, predict_proba, saved, web
 from mnist_lib.__main__ import main
-from mnist_lib.data import MEAN, STD
-from mnist_lib.models import BNCNN, LeNet5
+from mnist_lib.models import BNCNN, Committee, LeNet5
 
 
 def test_sidecar_describes_the_weights():
-    model = web.load_model(web.DEFAULT_MODEL)
-    side = model.sidecar
-    assert side["architecture"]["class"] == "LeNet5"
+    side = saved.read_sidecar(web.DEFAULT_MODEL)
+    assert [m["architecture"]["class"] for m in side["members"]] == ["LeNet5"]
     assert 0.98 < side["test_acc"] <= 1 and side["test_images"] == 10_000
     assert side["training"]["train_images"] == 60_000 and side["training"]["augment"]
-    assert len(model.members) == 1 and isinstance(model.members[0], LeNet5)
+    assert isinstance(load_model(web.DEFAULT_MODEL), LeNet5)
+
+
+def test_the_export_starts_with_the_models_own_standardisation(mnist):
+    torch.manual_seed(0)
+    network = LeNet5("relu", input_scale=(0.5, 0.25)).eval()
+    spec = web.export_model(network, check_images=mnist.test.images[:10])
+    assert spec["members"][0]["layers"][0] == {"type": "standardize", "mean": 0.5, "std": 0.25}
+    assert "normalization" not in spec
+    shipped = web.read_export(web.DEFAULT_MODEL)["members"][0]["layers"][0]
+    assert shipped["type"] == "standardize" and shipped["mean"] == pytest.approx(0.1307)
+    # The interpreter applies it: without it, the logits differ.
+    del spec["members"][0]["layers"][0]
+    assert web.max_logit_difference(spec, network, mnist.test.images[:10]) > 1e-2
 
 
 def test_committed_export_is_up_to_date(tmp_path):
@@ -39,7 +50,7 @@ def test_committed_export_is_up_to_date(tmp_path):
 
 
 def test_export_reproduces_pytorch(mnist):
-    model = web.load_model(web.DEFAULT_MODEL)
+    model = load_model(web.DEFAULT_MODEL)
     spec = web.read_export(web.DEFAULT_MODEL)
     assert web.max_logit_difference(spec, model, mnist.test.images[:100]) < 1e-4
 
@@ -52,16 +63,14 @@ def test_export_reproduces_pytorch(mnist):
 def test_export_handles_the_books_networks(architecture, tmp_path, mnist):
     """Any of the book's networks exports, e.g. a later chapter's model replacing LeNet-5."""
     torch.manual_seed(0)
-    network = web.build(architecture)
+    network = saved.build(architecture)
     for p in network.parameters():  # weights of a realistic size, not only the initialisation
         p.data.normal_(0, 0.1)
-    torch.save(network.state_dict(), tmp_path / "other.pt")
-    side = {"name": "other", "architecture": architecture, "weights": "other.pt", "normalization": [0.1307, 0.3081]}
-    (tmp_path / "other.json").write_text(json.dumps(side))
+    saved.save_shipped("other", [network], architecture, {"acc": 0.1, "images": 1}, {}, title="t", folder=tmp_path)
     out = web.export_web(tmp_path / "other.json", tmp_path / "other.web.json")
     spec = json.loads(out.read_text())
     ours = web.reference_logits(spec, mnist.test.images[:20])[0]
-    theirs = web.load_model(tmp_path / "other.json").logits(mnist.test.images[:20])[0].double().numpy()
+    theirs = web.member_logits(load_model(tmp_path / "other.json"), mnist.test.images[:20])[0].double().numpy()
     assert np.abs(ours - theirs).max() < 1e-4
 
 
@@ -80,48 +89,48 @@ def _bncnn_with_real_statistics(seed: int = 0) -> BNCNN:
 
 
 def test_export_of_batch_norm_reproduces_pytorch(tmp_path, mnist):
-    web.save_model("bn", [_bncnn_with_real_statistics()], {"class": "BNCNN", "kwargs": {}}, (MEAN, STD),
-                   {"acc": 0.1, "images": 1}, {"how": "test"}, title="a BN-CNN", folder=tmp_path)
-    model = web.load_model(tmp_path / "bn.json")
+    saved.save_shipped("bn", [_bncnn_with_real_statistics()], {"class": "BNCNN", "kwargs": {}},
+                       {"acc": 0.1, "images": 1}, {"how": "test"}, title="a BN-CNN", folder=tmp_path)
+    model = load_model(tmp_path / "bn.json")
     images = mnist.test.images[:20]
     spec = web.export_model(model, check_images=images)
     assert [layer["type"] for layer in spec["members"][0]["layers"]].count("affine") == 4  # every batch norm
     ours = web.reference_logits(spec, images)[0]
-    theirs = model.logits(images)[0].double().numpy()
+    theirs = web.member_logits(model, images)[0].double().numpy()
     assert abs(ours - theirs).max() < 1e-4
     # The running means matter here: without them the logits move by far more than 1e-4.
-    network = model.members[0]
-    for module in network.modules():
+    for module in model.modules():
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             module.running_mean.zero_()
-    assert abs(model.logits(images)[0].double().numpy() - theirs).max() > 1e-2
+    assert abs(web.member_logits(model, images)[0].double().numpy() - theirs).max() > 1e-2
 
 
 def test_ensembles_average_their_members(tmp_path, mnist):
-    members = []
+    networks = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        torch.save(LeNet5("relu").state_dict(), tmp_path / f"m{seed}.pt")
-        members.append({"architecture": {"class": "LeNet5", "kwargs": {"act": "relu"}}, "weights": f"m{seed}.pt"})
-    (tmp_path / "ens.json").write_text(json.dumps({"name": "ens", "members": members, "normalization": [0.1307, 0.3081]}))
-    model = web.load_model(tmp_path / "ens.json")
+        networks.append(LeNet5("relu"))
+    saved.save_shipped("ens", networks, {"class": "LeNet5", "kwargs": {"act": "relu"}}, {"acc": 0.1, "images": 1}, {},
+                       title="two", folder=tmp_path)
+    model = load_model(tmp_path / "ens.json")
+    assert isinstance(model, Committee)
     spec = web.export_model(model)
     assert len(spec["members"]) == 2
     images = mnist.test.images[:5]
-    expected = torch.stack([torch.softmax(z, 1) for z in model.logits(images)]).mean(0)
-    assert torch.allclose(model.probabilities(images), expected)
+    expected = torch.stack([torch.softmax(z, 1) for z in web.member_logits(model, images)]).mean(0)
+    assert torch.allclose(predict_proba(model, images, device="cpu"), expected, atol=1e-6)
 
 
 def test_clear_errors(tmp_path, capsys):
-    with pytest.raises(web.WebModelError, match="no such model sidecar"):
-        web.load_model("no_such_model")
+    with pytest.raises(saved.ModelError, match="no such shipped model"):
+        web.export_model("no_such_model")
     assert main(["export-web", "no_such_model"]) == 1
-    assert "no such model sidecar" in capsys.readouterr().err
-    (tmp_path / "bad.json").write_text(json.dumps({"architecture": {"class": "LeNet5"}, "weights": "bad.pt",
-                                                   "normalization": [0, 1], "weights_sha256": "0" * 64}))
+    assert "no such shipped model" in capsys.readouterr().err
+    member = {"architecture": {"class": "LeNet5"}, "weights": "bad.pt", "weights_sha256": "0" * 64}
+    (tmp_path / "bad.json").write_text(json.dumps({"members": [member]}))
     torch.save(LeNet5().state_dict(), tmp_path / "bad.pt")
-    with pytest.raises(web.WebModelError, match="SHA-256 differs"):
-        web.load_model(tmp_path / "bad.json")
+    with pytest.raises(saved.ModelError, match="SHA-256 differs"):
+        load_model(tmp_path / "bad.json")
     with pytest.raises(web.WebModelError, match="no exported model"):
         web.read_export("lenet5_improved", tmp_path / "missing.json")
 

@@ -274,8 +274,9 @@ def test_save_torch_moves_gpu_tensors_to_the_cpu(tmp_path):
 
 
 def test_every_writer_of_weights_and_results_goes_through_the_helper(tmp_path, monkeypatch):
-    """Checkpoints, web.save_model and bench_report.write_json all refuse a FIFO: they use mnist_lib.files."""
-    from mnist_lib import bench_report, checkpoint, web
+    """Checkpoints, saved.save_shipped and bench_report.write_json all refuse a FIFO: they use mnist_lib.files."""
+    from mnist_lib import checkpoint, saved
+    from mnist_lib.bench import report as bench_report
 
     written = []
     real = files.write_bytes
@@ -285,8 +286,8 @@ def test_every_writer_of_weights_and_results_goes_through_the_helper(tmp_path, m
     checkpoint.save_checkpoint(tmp_path / "run.pt", epoch=1, model=model, optimizer=opt,
                                scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
                                generator=torch.Generator(), history={"step_loss": [], "epochs": []}, run={})
-    web.save_model("tiny", [nn.Sequential(nn.Flatten(), model)], {"class": "MLP", "kwargs": {}}, (0.0, 1.0),
-                   {"acc": 0.5, "images": 10}, {"how": "test"}, title="tiny", folder=tmp_path)
+    saved.save_shipped("tiny", [nn.Sequential(nn.Flatten(), model)], {"class": "MLP", "kwargs": {}},
+                       {"acc": 0.5, "loss": None, "images": 10}, {"how": "test"}, title="tiny", folder=tmp_path)
     bench_report.write_json({"a": 1}, tmp_path / "bench.json")
     assert written == ["run.pt", "tiny.pt", "tiny.json", "bench.json"]
     assert json.loads((tmp_path / "bench.json").read_text()) == {"a": 1}

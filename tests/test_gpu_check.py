@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import HAS_CUDA
-from mnist_lib import gpu_check
+from mnist_lib import gpu_check, gpu_stages
 
 
 def test_dry_run_rehearses_every_stage_and_writes_the_summary(tmp_path, capsys):
@@ -80,9 +80,9 @@ def test_kill_after_checkpoint(tmp_path):
     ckpt = tmp_path / "run.pt"
     slow = [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(ckpt)!r}).write_text('x'); time.sleep(60)"]
     start = time.monotonic()
-    assert gpu_check.kill_after_checkpoint(slow, ckpt, 30, tmp_path / "log") == "killed"
+    assert gpu_stages.kill_after_checkpoint(slow, ckpt, 30, tmp_path / "log") == "killed"
     assert time.monotonic() - start < 20
     quick = [sys.executable, "-c", "pass"]
-    assert gpu_check.kill_after_checkpoint(quick, tmp_path / "never.pt", 30, tmp_path / "log") == "finished"
+    assert gpu_stages.kill_after_checkpoint(quick, tmp_path / "never.pt", 30, tmp_path / "log") == "finished"
     broken = [sys.executable, "-c", "raise SystemExit(3)"]
-    assert gpu_check.kill_after_checkpoint(broken, tmp_path / "never.pt", 30, tmp_path / "log") == "failed (exit 3)"
+    assert gpu_stages.kill_after_checkpoint(broken, tmp_path / "never.pt", 30, tmp_path / "log") == "failed (exit 3)"

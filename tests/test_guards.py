@@ -8,15 +8,16 @@ trained with. (The batch norm of the browser export: tests/test_export.py.)
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from mnist_lib import web
+from mnist_lib import load_model
 from mnist_lib.augment import RandomAffine, rotate_images
-from mnist_lib.committee import committee_proba, committee_sizes, member_probabilities
-from mnist_lib.data import MEAN, STD, Split, normalize
-from mnist_lib.models import MLP, Standardize
-from mnist_lib.robustness import rotated
+from mnist_lib.book.committee import Committee, committee_proba, committee_sizes, member_probabilities
+from mnist_lib.book.robustness import robustness, rotated
+from mnist_lib.data import Split, scale_pixels
+from mnist_lib.models import MLP, LeNet5
 from mnist_lib.train import evaluate, fit, predict, predict_proba
 
 # ---------------------------------------------------------------------------------------
@@ -54,10 +55,10 @@ def test_fit_augments_every_training_batch_and_no_evaluation_batch(mnist):
     assert len(recorder.batches) == 2 * 256 // 64  # every step of both epochs
     seen = torch.cat(recorder.batches).flatten(1)
     assert len(seen) == 2 * len(train)
-    # Each batch it saw is made of (normalised) training images, never of the evaluation set's.
-    distance = _distances(seen, normalize(train.images).flatten(1))
+    # Each batch it saw is made of ([0, 1]) training images, never of the evaluation set's.
+    distance = _distances(seen, scale_pixels(train.images).flatten(1))
     assert torch.all(distance.min(1).values == 0)
-    assert torch.all(_distances(seen, normalize(val.images).flatten(1)).min(1).values > 1)
+    assert torch.all(_distances(seen, scale_pixels(val.images).flatten(1)).min(1).values > 1)
     # Each epoch shows every training image once.
     for epoch in (distance[:256], distance[256:]):
         assert sorted(epoch.argmin(1).tolist()) == list(range(256))
@@ -69,7 +70,8 @@ def test_fit_trains_on_the_augmented_batches(mnist):
     same = _train_mlp(train, augment=lambda x: x).state_dict()  # a no-op changes nothing: the runs are comparable
     assert all(torch.equal(plain[k], same[k]) for k in plain)
     flipped = _train_mlp(train, augment=lambda x: x.flip(-1)).state_dict()  # mirrored digits
-    assert not any(torch.allclose(plain[k], flipped[k]) for k in plain)
+    trained = [k for k in plain if not k.startswith("standardize.")]  # the input scale is not trained
+    assert not any(torch.allclose(plain[k], flipped[k]) for k in trained)
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,15 +130,30 @@ def test_committee_sizes_scores_the_first_k_members_by_their_mean_probability():
 
 
 def test_the_shipped_committee_averages_its_members(mnist):
-    model = web.load_model("bncnn_committee")
-    assert len(model.members) >= 2
+    model = load_model("bncnn_committee")
+    assert isinstance(model, Committee) and len(model.members) >= 2
     images = mnist.test.images[:6]
-    x = normalize(images, *model.normalization)
+    x = scale_pixels(images)
     with torch.no_grad():
         by_hand = sum(torch.softmax(m.eval()(x), 1) for m in model.members) / len(model.members)
-    assert torch.allclose(model.probabilities(images), by_hand, atol=1e-6)
-    expected = committee_proba(model.members, images, normalization=model.normalization, device="cpu")
+    assert torch.allclose(predict_proba(model, images, device="cpu"), by_hand, atol=1e-6)
+    expected = committee_proba(model.members, images, device="cpu")
     assert torch.allclose(expected, by_hand, atol=1e-6)
+
+
+def test_a_committee_is_a_model_for_the_helpers(mnist):
+    """predict, evaluate and robustness take a Committee: its output is the log of the averaged probabilities."""
+    g = torch.Generator().manual_seed(0)
+    logits = [torch.randn(20, 10, generator=g) * 3 for _ in range(3)]
+    committee = Committee([FixedLogits(z) for z in logits])
+    expected = torch.stack([torch.softmax(z, 1) for z in logits]).mean(0)
+    test = mnist.test.head(20)
+    assert torch.allclose(predict_proba(committee, test.images, device="cpu"), expected, atol=1e-6)
+    scores = evaluate(committee, test, device="cpu")
+    assert scores["acc"] == _accuracy(expected.argmax(1), test)
+    assert abs(scores["loss"] - torch.nn.functional.nll_loss(expected.log(), test.labels).item()) < 1e-5
+    table = robustness({"committee": committee}, test, shifts=[0], angles=[0])
+    assert table["test_acc"].tolist() == pytest.approx([scores["acc"]] * 2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,8 +205,8 @@ def test_random_affine_scales_within_the_requested_range():
 
 
 def test_random_affine_enlarges_and_shrinks_the_digits(mnist):
-    x = normalize(mnist.test.images[:64], 0, 1)  # [0, 1] pixels: ink is the pixel sum
-    affine = RandomAffine(degrees=0, scale=0.2, shift=0, normalization=(0, 1))
+    x = scale_pixels(mnist.test.images[:64])  # [0, 1] pixels: ink is the pixel sum
+    affine = RandomAffine(degrees=0, scale=0.2, shift=0)
     torch.manual_seed(3)
     zoom = 1 / _zoom(affine, 64)[:, 0, 0]
     torch.manual_seed(3)
@@ -198,7 +215,16 @@ def test_random_affine_enlarges_and_shrinks_the_digits(mnist):
     ink = out.sum((1, 2, 3)) / x.sum((1, 2, 3))
     assert torch.allclose(ink, zoom**2, rtol=0.1)
     assert ink.min() < 0.8 and ink.max() > 1.25  # some digits shrank, some grew
-    assert torch.allclose(RandomAffine(degrees=0, scale=0, shift=0, normalization=(0, 1))(x), x, atol=1e-5)
+    assert torch.allclose(RandomAffine(degrees=0, scale=0, shift=0)(x), x, atol=1e-5)
+
+
+def test_random_affine_fills_with_the_background_of_unit_pixels(mnist):
+    """The loaders yield [0, 1] pixels: what a shift brings in from outside the frame is 0 (no ink)."""
+    x = scale_pixels(mnist.test.images[:16])
+    torch.manual_seed(0)
+    out = RandomAffine(degrees=0, scale=0, shift=6)(x)
+    assert out.min() >= 0 and torch.equal(out[:, :, 0, 0], torch.zeros(16, 1))
+    assert "normalization" not in RandomAffine.__dataclass_fields__
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,24 +237,23 @@ def _accuracy(predicted: torch.Tensor, split: Split) -> float:
 
 
 def test_predict_uses_the_models_input_scale(mnist):
+    """The same weights behind Standardize(0.5, 0.25) and Standardize(0, 1): predict must give other answers."""
     test = mnist.test.head(500)
-    standardised = web.load_model("lenet5_improved").members[0]  # trained on (MEAN, STD) pixels
-    unit = _train_mlp(mnist.train.head(2000), normalization=(0, 1))  # trained on [0, 1] pixels
-    for model, right, wrong in ((standardised, (MEAN, STD), (0, 1)), (unit, (0, 1), (MEAN, STD))):
-        predicted = predict(model, test.images, normalization=right, device="cpu")
-        assert _accuracy(predicted, test) == evaluate(model, test, normalization=right, device="cpu")["acc"]
-        misread = predict(model, test.images, normalization=wrong, device="cpu")
-        assert (misread != predicted).sum() >= 10
-        assert _accuracy(misread, test) < _accuracy(predicted, test)
+    shipped = load_model("lenet5_improved")  # trained on (MEAN, STD) pixels
+    rescaled = LeNet5("relu", "max", 0.5).eval()
+    rescaled.load_state_dict(shipped.state_dict())
+    for scale in ((0.5, 0.25), (0.0, 1.0)):
+        rescaled.standardize.mean.fill_(scale[0])
+        rescaled.standardize.std.fill_(scale[1])
+        misread = predict(rescaled, test.images, device="cpu")
+        right = predict(shipped, test.images, device="cpu")
+        assert (misread != right).sum() >= 10, scale
+        assert _accuracy(misread, test) < _accuracy(right, test)
+    assert _accuracy(right, test) == evaluate(shipped, test, device="cpu")["acc"]
 
 
-def test_standardize_inside_the_model_equals_standardised_inputs(mnist):
-    images = mnist.test.images[:200]
-    torch.manual_seed(0)
-    net = MLP((784, 32, 10), "relu")
-    wrapped = nn.Sequential(Standardize(MEAN, STD), net)
-    inside = predict_proba(wrapped, images, normalization=(0, 1), device="cpu")
-    outside = predict_proba(net, images, normalization=(MEAN, STD), device="cpu")
-    assert torch.equal(inside, outside)
-    assert torch.equal(predict(wrapped, images, normalization=(0, 1), device="cpu"),
-                       predict(net, images, normalization=(MEAN, STD), device="cpu"))
+def test_predict_reads_the_first_digits_as_uint8_arrays_with_the_shipped_models(mnist):
+    images, labels = mnist.test.images[:1000].numpy(), mnist.test.labels[:1000]
+    assert images.dtype.name == "uint8"
+    for name in ("lenet5_improved", "bncnn_committee"):
+        assert (predict(load_model(name), images) == labels).float().mean().item() >= 0.98, name

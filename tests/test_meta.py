@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mnist_lib import committee, plots, robustness  # noqa: E402
+from mnist_lib.book import committee, plots, robustness  # noqa: E402
 from mnist_lib.augment import ElasticAffine, RandomAffine, gaussian_blur, rotate_images, shift_images  # noqa: E402
 from mnist_lib.data import DeviceLoader, Split  # noqa: E402
 
@@ -173,12 +173,12 @@ def test_robustness_measures_moved_sets_on_their_device(monkeypatch, meta_as_gpu
     """A test set on the GPU: each moved copy is made there, and the host predictions meet the labels."""
     seen = []
 
-    def predict(model, images, *, device=None, normalization=None):  # like mnist_lib.train.predict: host output
+    def predict(model, images, *, device=None):  # like mnist_lib.train.predict: host output
         seen.append(images.device)
         return torch.zeros(len(images), dtype=torch.long)
 
     monkeypatch.setattr(robustness, "predict", predict)
-    frame = robustness.robustness({"a": (nn.Identity(), (0.0, 1.0)), "b": (nn.Identity(), (0.0, 1.0))},
+    frame = robustness.robustness({"a": nn.Identity(), "b": nn.Identity()},
                                   meta_split, shifts=(0, 2), angles=(0, 10, 20))
     assert seen == [META] * 10
     assert len(frame) == 10 and (frame["test_acc"] == 1.0).all()  # zeros predicted, zeros arrived as labels
@@ -188,7 +188,7 @@ def test_committee_probabilities_stay_on_the_device(monkeypatch):
     """Every view is made on the images' device and handed to the members there; nothing is read back."""
     seen = []
 
-    def predict_proba(model, images, *, device=None, normalization=None):  # a predict_proba that stays on the device
+    def predict_proba(model, images, *, device=None):  # a predict_proba that stays on the device
         seen.append((images.device, images.dtype))
         return torch.empty(len(images), 10, device=images.device)
 

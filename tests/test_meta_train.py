@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+import mnist_lib.callbacks as callbacks_mod
 import mnist_lib.train as train_mod
 from mnist_lib.augment import RandomAffine
 from mnist_lib.models import MLP, LeNet5
@@ -39,7 +40,7 @@ def test_an_epoch_runs_on_meta_until_its_first_read_after_the_last_step(small_tr
     seed_everything(0)
     model = MLP((784, 32, 10), "relu") if net == "mlp" else LeNet5("relu", "max")
     split = small_train.head(96)  # 6 steps of 16, fewer than DIVERGENCE_CHECK_STEPS
-    assert len(split) // 16 < train_mod.DIVERGENCE_CHECK_STEPS
+    assert len(split) // 16 < callbacks_mod.DIVERGENCE_CHECK_STEPS
     uploads_at_step = []
 
     def loss_fn(out, y):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mnist_lib.models import (MLP, Autoencoder, CodeClassifier, ConvAutoencoder, DeepCNN, LeNet5, activation,
-                              count_parameters, layer_table, pooling)
+from mnist_lib.models import (BNCNN, MLP, Autoencoder, CodeClassifier, Committee, ConvAutoencoder, DeepCNN, LeNet5,
+                              Standardize, activation, count_parameters, layer_table, pooling)
 
 BATCH = torch.randn(3, 1, 28, 28)
 
@@ -19,7 +19,8 @@ def test_lenet5_has_the_classic_parameter_count():
     table = layer_table(LeNet5())
     assert table.loc[table["parameters"] > 0, "parameters"].tolist() == [156, 2416, 48120, 10164, 850]
     assert count_parameters(LeNet5()) == 61706
-    assert table["output shape"].tolist()[:3] == ["6x28x28", "6x28x28", "6x14x14"]
+    assert table["output shape"].tolist()[:4] == ["1x28x28", "6x28x28", "6x28x28", "6x14x14"]
+    assert table.loc[0, ["layer", "type"]].tolist() == ["standardize", "Standardize"]  # the input scale comes first
 
 
 def test_deepcnn_matches_the_jetir_parameter_table():
@@ -56,8 +57,44 @@ def test_code_classifier_freezes_the_encoder():
     assert count_parameters(clf) == 4 * 64 + 64 + 64 * 10 + 10
 
 
+ALL_MODELS = [MLP, LeNet5, DeepCNN, BNCNN, Autoencoder, ConvAutoencoder,
+              lambda **kw: CodeClassifier(Autoencoder(4).encoder, 4, **kw)]
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_every_model_standardises_its_own_input_first(make):
+    torch.manual_seed(0)
+    model = make(input_scale=(0.5, 0.25)).eval()
+    first_name, first = next(iter(model.named_children()))
+    assert (first_name, type(first)) == ("standardize", Standardize)
+    assert model.state_dict()["standardize.mean"] == 0.5 and model.state_dict()["standardize.std"] == 0.25
+    x = torch.rand(2, 1, 28, 28)
+    seen = []
+    hook = first.register_forward_hook(lambda mod, inputs, output: seen.append(output))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], (x - 0.5) / 0.25)  # applied, once, to the input
+    assert make().standardize.mean.item() == pytest.approx(0.1307)  # MNIST's scale by default
+
+
+def test_committee_returns_the_log_of_the_averaged_probabilities():
+    torch.manual_seed(0)
+    members = [LeNet5("relu").eval(), MLP((784, 16, 10), "relu").eval(), DeepCNN(0).eval()]
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        out = Committee(members)(x)
+        expected = torch.stack([torch.softmax(m(x), 1) for m in members]).mean(0)
+        assert torch.allclose(out.exp(), expected, atol=1e-6)
+        # not the softmax of the averaged logits
+        averaged_logits = torch.softmax(torch.stack([m(x) for m in members]).mean(0), 1)
+    assert not torch.allclose(out.exp(), averaged_logits, atol=1e-3)
+    with pytest.raises(ValueError, match="at least one member"):
+        Committee([])
+
+
 @pytest.mark.parametrize("bad", [lambda: activation("swish"), lambda: pooling("median"), lambda: DeepCNN(3),
-                                 lambda: MLP((100, 10)), lambda: MLP(init="he")])
+                                 lambda: MLP((100, 10)), lambda: MLP(init="he"), lambda: LeNet5(input_scale=(0, 0))])
 def test_bad_options_raise_value_error(bad):
     with pytest.raises(ValueError):
         bad()

@@ -98,6 +98,8 @@ def test_moving_the_repository_is_one_line_and_make_metadata(tmp_path):
     for name in {rule.glob for rule in RULES} - {"chapters/*.ipynb"}:
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
     (tmp_path / "chapters").mkdir()
+    (tmp_path / "mnist_lib").mkdir()  # the version is read from the package
+    shutil.copy(PROJECT_ROOT / "mnist_lib" / "__init__.py", tmp_path / "mnist_lib" / "__init__.py")
     chapter = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         f'pip_install("mnist_lib[notebook] @ git+{META.repository}")', id="launch")])
     nbformat.write(chapter, tmp_path / "chapters" / "01_x.ipynb")

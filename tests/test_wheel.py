@@ -21,7 +21,7 @@ import torch
 
 from conftest import PROJECT_ROOT, SHIPPED
 from mnist_lib.data import load_split
-from mnist_lib.web import load_model
+from mnist_lib import load_model, predict_proba
 
 N_IMAGES = 8
 
@@ -30,15 +30,15 @@ USE_THE_WHEEL = f"""
 import json, sys
 import mnist_lib
 from mnist_lib import load_mnist
-from mnist_lib.web import load_model
+from mnist_lib import load_model, paths, predict_proba
 
 data = load_mnist(root=sys.argv[1])
 model = load_model("lenet5_improved")
 print(json.dumps({{
     "file": mnist_lib.__file__,
-    "weights": str(model.path),
+    "weights": str(paths.WEIGHTS / "lenet5_improved.pt"),
     "sizes": [len(data.train.labels), len(data.test.labels)],
-    "probabilities": model.probabilities(data.test.images[:{N_IMAGES}]).tolist(),
+    "probabilities": predict_proba(model, data.test.images[:{N_IMAGES}], device="cpu").tolist(),
 }}))
 """
 
@@ -84,5 +84,5 @@ def test_installed_library_works_from_another_folder(installed, tmp_path):
     assert Path(ran["weights"]).is_relative_to(installed), ran["weights"]
     assert ran["sizes"] == [60_000, 10_000]
     # Same weights as the checkout's: the same probabilities for the same digits.
-    expected = load_model("lenet5_improved").probabilities(load_split("test", SHIPPED).images[:N_IMAGES])
+    expected = predict_proba(load_model("lenet5_improved"), load_split("test", SHIPPED).images[:N_IMAGES], device="cpu")
     torch.testing.assert_close(torch.tensor(ran["probabilities"]), expected, rtol=1e-4, atol=1e-5)

@@ -281,7 +281,7 @@
     if (spec.decoded) {
       return spec;
     }
-    if (spec.format !== "mnist_lib web model 1") {
+    if (spec.format !== "mnist_lib web model 2") {
       throw new Error("not a model exported by `python -m mnist_lib export-web`: format " + spec.format);
     }
     var members = spec.members.map(function (member) {
@@ -382,6 +382,9 @@
   function runLayers(layers, x) {
     layers.forEach(function (layer) {
       switch (layer.type) {
+        case "standardize":  // the model's own input scale, always its first layer
+          x = elementwise(x, function (v) { return (v - layer.mean) / layer.std; });
+          break;
         case "conv2d":
           x = conv2d(x, layer);
           break;
@@ -427,10 +430,9 @@
   /** Each member's logits (arrays of 10) for 784 grey levels 0-255 (white ink on black). */
   function logits(model, pixels) {
     model = decodeModel(model);
-    var mean = model.normalization[0], std = model.normalization[1];
     var input = new Float64Array(SIZE * SIZE);
     for (var i = 0; i < input.length; i++) {
-      input[i] = (pixels[i] / 255 - mean) / std;
+      input[i] = pixels[i] / 255;  // [0, 1] pixels, as every model of the library takes them
     }
     return model.members.map(function (layers) {
       return Array.from(runLayers(layers, { data: input, c: 1, h: SIZE, w: SIZE }));

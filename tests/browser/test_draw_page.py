@@ -27,7 +27,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_lib import web
+from mnist_lib import load_model, predict_proba, web
 from mnist_lib.data import load_mnist
 from mnist_lib.preprocess import to_mnist
 
@@ -46,7 +46,7 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def model():
-    return web.load_model(web.DEFAULT_MODEL)
+    return load_model(web.DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_page_forward_pass_equals_pytorch(driver, page, mnist, model):
         "return arguments[1].map(p => MnistDraw.logits(s.model, p));",
         page, images.reshape(N_LOGITS, -1).tolist())
     ours = np.array(logits)  # (N, members, 10)
-    theirs = np.stack([z.double().numpy() for z in model.logits(images)], 1)
+    theirs = np.stack([z.double().numpy() for z in web.member_logits(model, images)], 1)
     worst = float(np.abs(ours - theirs).max())
     print(f"JS vs PyTorch: largest logit difference over {N_LOGITS} test images: {worst:.2e}")
     assert ours.shape == theirs.shape
@@ -203,7 +203,7 @@ def test_page_preprocessing_equals_to_mnist(drawings):
 def test_page_shows_its_input_and_pytorch_probabilities(drawings, model):
     for r in drawings:
         assert r["seen"] == r["input"]  # the 28x28 view is the network's input
-        probabilities = model.probabilities(torch.tensor(r["input"], dtype=torch.uint8).reshape(1, 28, 28))[0]
+        probabilities = predict_proba(model, torch.tensor(r["input"], dtype=torch.uint8).reshape(1, 28, 28), device="cpu")[0]
         assert np.abs(np.array(r["probabilities"]) - probabilities.double().numpy()).max() < 1e-5
         widths = [float(w.rstrip("%")) for w in r["bars"]]  # the bars' CSS widths, in percent
         assert np.abs(np.array(widths) - 100 * np.array(r["probabilities"])).max() < 0.051

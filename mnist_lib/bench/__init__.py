@@ -1,13 +1,14 @@
 """How fast can MNIST go? The benchmark behind chapter 9 and ``python -m mnist_lib bench``.
 
 In one process, on one device, with the same model, hyperparameters, seeds and epochs, it
-times the conventional pipeline (:mod:`mnist_lib.bench_baseline`) against the library's
-(:mod:`mnist_lib.bench_lib`: ``fit`` on device-resident data, plain and with the switches
+times the conventional pipeline (:mod:`mnist_lib.bench.baseline`) against the library's
+(:mod:`mnist_lib.bench.pipeline`: ``fit`` on device-resident data, plain and with the switches
 that help on this device), then measures how the cost grows with work (batch size, model
 size, FLOPs against the device's measured matmul throughput) and the training time to 99%
-test accuracy. :func:`run_bench` runs it all and writes one JSON file; chapter 9 reads it.
+test accuracy, and chapter 9's live timings (:func:`~mnist_lib.bench.live.live_timings`). :func:`run_bench`
+runs it all and writes one JSON file; chapter 9 reads it.
 Every function returns plain dicts or DataFrames. Performance is judged in the output
-(:mod:`mnist_lib.bench_report`: PASS / FAIL against the targets), never in timed unit tests.
+(:mod:`mnist_lib.bench.report`: PASS / FAIL against the targets), never in timed unit tests.
 """
 
 from __future__ import annotations
@@ -17,28 +18,29 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .bench_baseline import EPOCH_IMAGES, default_workers, run_baseline, sync
-from .bench_lib import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, switch_problem,
+from .baseline import EPOCH_IMAGES, default_workers, run_baseline, sync
+from .pipeline import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, switch_problem,
                         train_lib)
-from .bench_report import (CH7_TARGET_ACC, TARGET_ACC, TARGETS, environment, format_report, judge,  # noqa: F401
-                           plain, write_json)
-from .data import Split, load_mnist, torchvision_root
-from .experiments import DEEPCNN, LENET5_IMPROVED, LOSSES, MLP300_ADAM, Config
-from .models import count_parameters
-from .train import choose_device
+from .live import live_timings
+from .report import (CH7_TARGET_ACC, TARGET_ACC, TARGET_MODEL, TARGETS, environment, format_report,  # noqa: F401
+                     judge, plain, write_json)
+from .. import paths
+from ..data import Split, load_mnist, torchvision_root
+from ..experiments import CONFIGS, LOSSES, Config
+from ..models import count_parameters
+from ..train import choose_device
 
-MODELS = {"mlp": MLP300_ADAM, "lenet5": LENET5_IMPROVED, "deepcnn": DEEPCNN}
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "bench"  # the committed results: cpu.json, cuda.json
-# The improved LeNet-5 (the same network: ReLU, max pooling, dropout 0.5, Adam) with a recipe
-# tuned for time to accuracy: 2x larger batches, a one-cycle schedule to a higher peak over a
-# short budget of epochs, and no distortions (they pay off in long runs, not in a sprint).
-SPEED_TUNED = LENET5_IMPROVED.with_(name="LeNet-5 improved, speed-tuned", batch_size=256, lr=0.005,
-                                    schedule="onecycle", epochs=4, augment=None)
+RESULTS_DIR = paths.BENCH  # the committed results: cpu.json, cuda.json
+# Setups of mnist_lib.experiments.CONFIGS, by name: the benchmarked one (the improved LeNet-5
+# of chapter 5, which the targets are for), the model-size sweep, the speed-tuned recipe
+# (the same network) and chapter 7's best single network.
+DEFAULT_MODEL = TARGET_MODEL
+SWEEP_MODELS = ("mlp", "lenet5-improved", "deepcnn")
+SPEED_TUNED, CHAPTER7 = "lenet5-speed", "bncnn"
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,13 @@ class Sizes:
     book_max_epochs: int = 5  # budget of the book-settings time-to-accuracy runs
     chapter7_max_epochs: int | None = None  # budget of chapter 7's run (None: its config's epochs)
     evals_per_epoch: int = 10  # how finely the time to accuracy is resolved
+    live: int = 4096  # images per timed epoch of the live timings (chapter 9's)
     compile: bool = True
     matmul_n: int | None = None  # None: 2048 on a CPU, 8192 on a GPU
 
 
 QUICK = Sizes(train=1024, test=500, ablation=512, sweep=512, batch_sizes=(64, 256), book_max_epochs=1,
-              chapter7_max_epochs=1, evals_per_epoch=2, compile=False, matmul_n=512)
+              chapter7_max_epochs=1, evals_per_epoch=2, compile=False, matmul_n=512, live=256)
 
 
 def sizes_for(device: torch.device, quick: bool = False) -> Sizes:
@@ -274,16 +277,6 @@ def time_to_accuracy(config: Config, train: Split, test: Split, device: torch.de
     return row, [{"run": label, "seed": seed} | point for point in run["curve"]]
 
 
-def chapter7_config() -> Config | None:
-    """Chapter 7's best single network (``mnist_lib.experiments.BEST_SINGLE``), or None without it.
-
-    The benchmark measures its time to 99.5% test accuracy under the fast switches.
-    """
-    from . import experiments
-
-    return getattr(experiments, "BEST_SINGLE", None)
-
-
 def _median_time(rows: list[dict]) -> float | None:
     """Median time to target over runs, a run that never reached it counting as infinitely slow."""
     if not rows:
@@ -292,25 +285,26 @@ def _median_time(rows: list[dict]) -> float | None:
     return None if value == math.inf else value
 
 
-def run_bench(device: str | torch.device | None = None, model: str = "lenet5", epochs: int = 2, repeats: int = 3,
-              quick: bool = False, out: str | os.PathLike | None = None, *, seed: int = 0, threads: int | None = None,
-              compile: bool = True, workers: int | None = None, speed_tuned: Config = SPEED_TUNED,
-              sizes: Sizes | None = None, log=None) -> dict:
+def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MODEL, epochs: int = 2,
+              repeats: int = 3, quick: bool = False, out: str | os.PathLike | None = None, *, seed: int = 0,
+              threads: int | None = None, compile: bool = True, workers: int | None = None,
+              speed_tuned: Config = CONFIGS[SPEED_TUNED], sizes: Sizes | None = None, log=None) -> dict:
     """Run the whole benchmark; return it as a dict and write it to ``out`` (JSON) if given.
 
     ``quick`` runs every part on a small subset (1 epoch, 1 repeat, no compilation): it
     checks the code, its numbers mean nothing. ``threads`` sets torch's CPU threads for the
     whole run; ``workers`` the baseline's DataLoader workers (default: see
-    :func:`~mnist_lib.bench_baseline.default_workers`); ``log`` receives progress lines.
+    :func:`~mnist_lib.bench.baseline.default_workers`); ``log`` receives progress lines.
+    ``model`` names a setup of :data:`~mnist_lib.experiments.CONFIGS`.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; expected one of: {', '.join(MODELS)}")
+    if model not in CONFIGS:
+        raise ValueError(f"unknown model {model!r}; expected one of: {', '.join(CONFIGS)}")
     if epochs < 1 or repeats < 1:
         raise ValueError(f"epochs and repeats must be positive integers, got {epochs} and {repeats}")
     device, log = choose_device(device), log or (lambda message: None)
     sizes = sizes or sizes_for(device, quick)
     epochs, repeats = (1, 1) if quick else (epochs, repeats)
-    config, started, old_threads = MODELS[model], time.perf_counter(), torch.get_num_threads()
+    config, started, old_threads = CONFIGS[model], time.perf_counter(), torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -351,41 +345,38 @@ def run_bench(device: str | torch.device | None = None, model: str = "lenet5", e
             fmt = "bfloat16" if fast.amp_bf16 else "tf32" if fast.tf32 else "float32"
             peak = float(result["matmul"].set_index("format").loc[fmt, "gflops"])  # in the fast preset's format
             result["peak"] = {"format": fmt, "gflops": peak}
-            result["model_sweep"] = model_sweep(MODELS, sweep, root, device, fast=fast, peak_gflops=peak,
-                                                seed=seed, workers=workers, log=log)
-            tta_rows, curves = [], []
+            result["model_sweep"] = model_sweep({name: CONFIGS[name] for name in SWEEP_MODELS}, sweep, root, device,
+                                                fast=fast, peak_gflops=peak, seed=seed, workers=workers, log=log)
+            tuned, book_runs, curves = [], [], []
             common = dict(target=TARGET_ACC, root=root, evals_per_epoch=sizes.evals_per_epoch, workers=workers)
             for i in range(repeats):  # the speed-tuned run, one seed per repeat
                 log(f"time to {TARGET_ACC:.0%}: speed-tuned, seed {seed + i}")
                 row, curve = time_to_accuracy(speed_tuned, train, test, device, switches=fast, seed=seed + i,
                                               label=f"mnist_lib fast, {speed_tuned.name}", **common)
-                tta_rows.append(row)
+                tuned.append(row)
                 curves.extend(curve)
+            book = CONFIGS[DEFAULT_MODEL]
             for pipeline, switches in (("baseline", PLAIN), ("mnist_lib", fast)):  # the book's own settings
                 log(f"time to {TARGET_ACC:.0%}: book settings, {pipeline}")
-                row, curve = time_to_accuracy(LENET5_IMPROVED, train, test, device, pipeline=pipeline,
-                                              switches=switches, seed=seed, max_epochs=sizes.book_max_epochs,
-                                              label=f"{pipeline}, {LENET5_IMPROVED.name} (book settings)", **common)
-                tta_rows.append(row)
+                row, curve = time_to_accuracy(book, train, test, device, pipeline=pipeline, switches=switches,
+                                              seed=seed, max_epochs=sizes.book_max_epochs,
+                                              label=f"{pipeline}, {book.name} (book settings)", **common)
+                book_runs.append(row)
                 curves.extend(curve)
-            ch7 = chapter7_config()
-            if ch7 is None:
-                result["chapter7"] = {"status": "skipped", "target": CH7_TARGET_ACC, "note": (
-                    "chapter 7 does not exist yet: define mnist_lib.experiments.BEST_SINGLE (a Config) and the "
-                    f"benchmark measures its time to {CH7_TARGET_ACC:.1%} here (mnist_lib.bench.chapter7_config)")}
-            else:
-                log(f"time to {CH7_TARGET_ACC:.1%}: chapter 7's best network")
-                usable = fast if switch_problem(fast, device, ch7) is None else sweep_switches(fast, device, ch7)
-                row, curve = time_to_accuracy(ch7, train, test, device, switches=usable, seed=seed,
-                                              max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib fast, {ch7.name}",
-                                              **(common | {"target": CH7_TARGET_ACC}))
-                result["chapter7"] = {"status": "measured", "target": CH7_TARGET_ACC, "run": row, "curve": curve}
-        result["time_to_accuracy"], result["curves"] = pd.DataFrame(tta_rows), pd.DataFrame(curves)
+            log(f"time to {CH7_TARGET_ACC:.1%}: chapter 7's best network")
+            ch7 = CONFIGS[CHAPTER7]
+            usable = fast if switch_problem(fast, device, ch7) is None else sweep_switches(fast, device, ch7)
+            row, curve = time_to_accuracy(ch7, train, test, device, switches=usable, seed=seed,
+                                          max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib fast, {ch7.name}",
+                                          **(common | {"target": CH7_TARGET_ACC}))
+            result["chapter7"] = {"target": CH7_TARGET_ACC, "run": row, "curve": curve}
+        result["time_to_accuracy"], result["curves"] = pd.DataFrame(tuned + book_runs), pd.DataFrame(curves)
+        log("live timings (chapter 9's)")
+        result["live"] = live_timings(train.head(sizes.live), test.head(1000), device=device, repeats=repeats)
     finally:
         torch.set_num_threads(old_threads)
     summary = result["comparison"].set_index("pipeline")
     lib = summary.loc["mnist_lib fast" if "mnist_lib fast" in summary.index else "mnist_lib plain"]
-    tuned = [r for r in tta_rows if r["run"].startswith("mnist_lib fast, ")]
     result["headline"] = {
         "lib_pipeline": lib["how"], "lib_epoch_seconds": lib["seconds_per_epoch"],
         "baseline_epoch_seconds": summary.loc["baseline", "seconds_per_epoch"],

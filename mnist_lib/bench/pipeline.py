@@ -4,7 +4,7 @@
 ``amp_bf16``, which rounds to bfloat16): memory layout, compilation, CUDA graphs, tensor
 cores, thread count. :func:`train_lib` trains a :class:`~mnist_lib.experiments.Config`
 with :func:`~mnist_lib.train.fit` under any combination of them, timed like the baseline
-(:mod:`mnist_lib.bench_baseline`); :func:`ablation` measures each one on its own, and
+(:mod:`mnist_lib.bench.baseline`); :func:`ablation` measures each one on its own, and
 :func:`fast_switches` keeps those that helped on this device: the *fast* preset.
 Where a switch cannot run (the CUDA-only ones on a CPU), :func:`switch_problem` says why
 and the benchmark reports it as skipped.
@@ -15,17 +15,18 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields, replace
 
 import pandas as pd
 import torch
 from torch import nn
 
-from .bench_baseline import EPOCH_IMAGES, AccuracyLog, PeakMemory, TargetReached, TrainClock, sync
-from .data import DeviceLoader, Split
-from .experiments import Config
-from .train import evaluate, fit, make_optimizer, seed_everything
+from .baseline import EPOCH_IMAGES, AccuracyLog, PeakMemory, TrainClock, sync
+from ..callbacks import Callback, Run
+from ..data import DeviceLoader, Split
+from ..experiments import Config
+from ..train import History, evaluate, fit, seed_everything
 
 MIN_GAIN = 1.03  # a switch joins the fast preset if it makes the epoch at least 3% faster
 
@@ -43,10 +44,13 @@ class Switches:
     fused_adam: bool = False  # one fused kernel for the whole optimizer step
     threads: int | None = None  # intra-op CPU threads (None: torch's default)
 
+    def changed(self) -> dict:
+        """The switches that are on (and the thread count, if set), e.g. ``{"compile": True, "threads": 2}``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (False, None)}
+
     def label(self) -> str:
-        on = [f"{f.name}={getattr(self, f.name)}" if f.name == "threads" else f.name
-              for f in fields(self) if getattr(self, f.name) not in (False, None)]
-        return " + ".join(on) or "plain"
+        """For tables: ``"compile + threads=2"``, ``"plain"`` when none is on."""
+        return " + ".join(name if value is True else f"{name}={value}" for name, value in self.changed().items()) or "plain"
 
 
 PLAIN = Switches()  # fit as it is
@@ -69,9 +73,14 @@ def switch_problem(switches: Switches, device: torch.device, config: Config) -> 
 
 @contextmanager
 def applied(switches: Switches, device: torch.device):
-    """The process-wide settings of ``switches`` (threads, TF32, cuDNN), restored afterwards."""
+    """The process-wide settings of ``switches`` (threads, TF32, cuDNN, CUDA graphs), restored afterwards."""
     threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
     benchmark = torch.backends.cudnn.benchmark
+    graphs = nullcontext()
+    if switches.cuda_graphs:  # what torch.compile(mode="reduce-overhead") turns on, for the model fit compiles
+        from torch._inductor import config as inductor
+
+        graphs = inductor.patch({"triton.cudagraphs": True})
     try:
         if switches.threads:
             torch.set_num_threads(switches.threads)
@@ -79,62 +88,83 @@ def applied(switches: Switches, device: torch.device):
             torch.set_float32_matmul_precision("high")
         if switches.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
-        yield
+        with graphs:
+            yield
     finally:
         torch.set_num_threads(threads)
         torch.set_float32_matmul_precision(precision)
         torch.backends.cudnn.benchmark = benchmark
 
 
-class FastModel(nn.Module):
-    """``inner`` with channels-last inputs and/or bfloat16 autocast; logits come back in float32."""
+def fit_switches(switches: Switches, device: torch.device, config: Config) -> dict:
+    """``switches`` as arguments of :func:`~mnist_lib.train.fit` (the process-wide ones: :func:`applied`).
 
-    def __init__(self, inner: nn.Module, channels_last: bool = False, amp_bf16: bool = False):
-        super().__init__()
-        self.inner, self.channels_last, self.amp_bf16 = inner, channels_last, amp_bf16
-
-    def forward(self, x):
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if not self.amp_bf16:
-            return self.inner(x)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            return self.inner(x).float()
+    CUDA graphs are ``compile=True`` under :func:`applied`'s Inductor setting. Adam is fused
+    only where the switch says so, also on CUDA where ``fit`` would fuse it by default, so
+    that the ablation can measure it.
+    """
+    kwargs = {"channels_last": switches.channels_last, "amp": switches.amp_bf16,
+              "compile": switches.compile or switches.cuda_graphs}
+    if device.type == "cuda" and config.optimizer in ("adam", "adamw"):
+        kwargs["fused"] = switches.fused_adam
+    return kwargs
 
 
-class _Counted(nn.Module):
-    """Counts the training images and starts the clock at the first training forward pass."""
+class Timer(Callback):
+    """Times a :func:`~mnist_lib.train.fit` run for the benchmark: training seconds, steps and images.
 
-    def __init__(self, net: nn.Module, clock: TrainClock):
-        super().__init__()
-        self.net, self.clock, self.images = net, clock, 0
+    The clock starts with training and, every ``eval_every`` steps (when ``test`` is given),
+    stops while the test set is evaluated (:class:`~mnist_lib.bench.baseline.AccuracyLog`).
+    Training stops at the first evaluation at or above ``target``, or after ``max_steps``.
+    """
 
-    def forward(self, x):
-        if self.training:
-            if self.images == 0 and not self.clock.running:
-                self.clock.start()
-            self.images += len(x)
-        return self.net(x)
+    def __init__(self, device: torch.device, test: Split | None = None, *, eval_every: int | None = None,
+                 target: float | None = None, max_steps: int | None = None):
+        self.clock = TrainClock(device)
+        self.test = None if test is None else DeviceLoader(test, 1000, shuffle=False, device=device)
+        self.eval_every, self.max_steps = eval_every, max_steps
+        self.log = AccuracyLog(self.clock, self.accuracy, target)
+        self.model: nn.Module | None = None
+        self.steps = self.images = 0
+        self.stopped = False  # ended before its epochs: at the target or out of steps
+
+    def accuracy(self) -> float:
+        """Test accuracy of the model being trained (left in training mode)."""
+        acc = evaluate(self.model, self.test)["acc"]
+        self.model.train()
+        return acc
+
+    def on_fit_start(self, run: Run) -> None:
+        self.model = run.model
+        self.clock.start()
+
+    def on_step_end(self, run: Run, step: int, loss: torch.Tensor) -> None:
+        batch = run.loader.batch_size
+        self.steps += 1
+        self.images += min(batch, len(run.loader.y) - (step - 1) * batch)
+        reached = bool(self.test is not None and self.eval_every and self.steps % self.eval_every == 0
+                       and self.log.check(self.steps, self.images))
+        if reached or (self.max_steps is not None and self.steps >= self.max_steps):
+            run.stop = self.stopped = True
+            self.clock.stop()  # what fit does after the last step is not training
+
+    def on_fit_end(self, run: Run) -> None:
+        self.clock.stop()
+        last = self.log.points[-1]["step"] if self.log.points else None
+        if self.test is not None and self.log.seconds_to_target() is None and last != self.steps:
+            # the final weights' point, so that every curve ends where its training did
+            self.log.points.append({"step": self.steps, "images": self.images, "train_seconds": self.clock.seconds,
+                                    "test_acc": self.accuracy()})
 
 
-def build(config: Config, switches: Switches, device: torch.device,
-          seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The model (seeded like the baseline's) wrapped as ``switches`` say, and its optimizer."""
-    seed_everything(seed)
-    inner = config.model().to(device)
-    net = inner.to(memory_format=torch.channels_last) if switches.channels_last else inner
-    if switches.channels_last or switches.amp_bf16:
-        net = FastModel(net, switches.channels_last, switches.amp_bf16)
-    if switches.compile or switches.cuda_graphs:
-        net = torch.compile(net, mode="reduce-overhead" if switches.cuda_graphs else None, dynamic=False)
-    extra = {"fused": True} if switches.fused_adam else {}
-    return net, make_optimizer(config.optimizer, inner.parameters(), config.lr, **config.optimizer_kwargs, **extra)
-
-
-def _fit(config: Config, model: nn.Module, optimizer, train: Split, device, epochs: int, seed: int):
+def _fit(config: Config, switches: Switches, device: torch.device, train: Split, *, epochs: int, seed: int,
+         callbacks: list[Callback] = ()) -> tuple[nn.Module, History]:
+    seed_everything(seed)  # the same initial weights as the baseline's
+    model = config.model()
     # The switches, not the setup, decide how fast a step is computed.
-    return fit(model, train, seed=seed, device=device, progress=False,
-               **config.fit_kwargs(optimizer=optimizer, epochs=epochs, amp=False, channels_last=False))
+    history = fit(model, train, seed=seed, device=device, progress=False, callbacks=callbacks,
+                  **config.fit_kwargs(epochs=epochs, **fit_switches(switches, device, config)))
+    return model, history
 
 
 def warm_up(config: Config, switches: Switches, device: torch.device, train: Split, test: Split | None) -> float:
@@ -144,10 +174,10 @@ def warm_up(config: Config, switches: Switches, device: torch.device, train: Spl
     reported here, separately, instead of inside the first epoch.
     """
     start = time.perf_counter()
-    model, optimizer = build(config, switches, device, seed=0)
-    _fit(config, model, optimizer, train.head(config.batch_size + len(train) % config.batch_size), device, 1, 0)
+    head = train.head(config.batch_size + len(train) % config.batch_size)
+    model, _ = _fit(config, switches, device, head, epochs=1, seed=0)
     if test is not None:
-        evaluate(model, DeviceLoader(test, 1000, shuffle=False, device=device, normalization=config.normalization))
+        evaluate(model, DeviceLoader(test, 1000, shuffle=False, device=device))
     sync(device)
     return time.perf_counter() - start
 
@@ -158,50 +188,28 @@ def train_lib(config: Config, train: Split, *, device: torch.device, epochs: int
     """Train ``config`` with :func:`fit`; seconds, images and memory, and the accuracy curve.
 
     Every ``eval_every`` steps the clock stops and the test set is evaluated; training ends
-    at the first evaluation at or above ``target``, or after ``max_steps``. The schedule
-    always spans ``epochs`` epochs.
+    at the first evaluation at or above ``target``, or after ``max_steps`` (:class:`Timer`).
+    The schedule always spans ``epochs`` epochs.
     """
     problem = switch_problem(switches, device, config)
     if problem:
         raise ValueError(problem)
     with applied(switches, device):
         warmup = warm_up(config, switches, device, train, test) if switches.compile or switches.cuda_graphs else 0.0
-        net, optimizer = build(config, switches, device, seed)
-        clock = TrainClock(device)
-        model = _Counted(net, clock)
-        test_loader = None if test is None else DeviceLoader(test, 1000, shuffle=False, device=device,
-                                                             normalization=config.normalization)
-        log = AccuracyLog(clock, lambda: evaluate(model, test_loader)["acc"], target)
-        steps = 0
-
-        def after_step(*_):
-            nonlocal steps
-            steps += 1
-            if eval_every and steps % eval_every == 0:
-                log.check(steps, model.images)
-                model.train()
-            if max_steps is not None and steps >= max_steps:
-                raise TargetReached  # out of budget
-
-        optimizer.register_step_post_hook(after_step)
-        epoch_seconds = []
+        timer = Timer(device, test, eval_every=eval_every, target=target, max_steps=max_steps)
         with PeakMemory(device) as memory:
-            try:
-                history = _fit(config, model, optimizer, train, device, epochs, seed)
-                epoch_seconds = [record["seconds"] for record in history.epochs]
-            except TargetReached:
-                pass
-            clock.stop()
-        if test is not None and log.seconds_to_target() is None and (not log.points or log.points[-1]["step"] != steps):
-            log.points.append({"step": steps, "images": model.images, "train_seconds": clock.seconds,
-                               "test_acc": evaluate(model, test_loader)["acc"]})
+            _, history = _fit(config, switches, device, train, epochs=epochs, seed=seed, callbacks=[timer])
+    # Epoch times only of whole epochs: a run that stopped early has none.
+    whole = not timer.stopped and len(history.epochs) == epochs
+    log = timer.log
     return {
-        "pipeline": "mnist_lib", "switches": switches.label(), "epoch_seconds": epoch_seconds,
-        "epoch_images": [model.images // epochs] * len(epoch_seconds) if len(epoch_seconds) == epochs else [],
-        "train_seconds": clock.seconds, "steps": steps, "images": model.images,
-        "test_acc": log.points[-1]["test_acc"] if log.points else None, "curve": log.points,
-        "seconds_to_target": log.seconds_to_target(), "eval_seconds": log.eval_seconds, "warmup_seconds": warmup,
-        **memory.as_dict(),
+        "pipeline": "mnist_lib", "switches": switches.label(),
+        "epoch_seconds": [record["seconds"] for record in history.epochs] if whole else [],
+        "epoch_images": [timer.images // epochs] * epochs if whole else [],
+        "train_seconds": timer.clock.seconds, "steps": timer.steps, "images": timer.images,
+        "test_acc": log.points[-1]["test_acc"] if log.points else None,
+        "curve": log.points, "seconds_to_target": log.seconds_to_target(), "eval_seconds": log.eval_seconds,
+        "warmup_seconds": warmup, **memory.as_dict(),
     }
 
 
@@ -261,7 +269,7 @@ def ablation(config: Config, train: Split, device: torch.device, *, repeats: int
     rows = []
     for i, (change, kind, switches) in enumerate(steps):
         ok = i not in notes and runs[i]
-        rows.append({"change": change, "kind": kind, "switches": switches.label(),
+        rows.append({"change": change, "kind": kind, "switches": switches.label(), "settings": switches.changed(),
                      "status": "measured" if ok else ("failed" if notes[i].startswith("failed") else "skipped"),
                      "note": notes.get(i, ""),
                      "seconds_per_epoch": median(_per_epoch(r, len(train)) for r in runs[i]) if ok else None,
@@ -281,9 +289,8 @@ def fast_switches(ablation_frame: pd.DataFrame) -> Switches:
     same = ablation_frame["kind"].str.startswith("same training")
     helpful = ablation_frame[same & (ablation_frame["status"] == "measured")]
     helpful = helpful[helpful["speedup_vs_plain"] >= MIN_GAIN].sort_values("speedup_vs_plain")
-    for label in helpful["switches"]:  # the best last, so the best thread count wins
-        name, _, value = label.partition("=")
-        chosen = replace(chosen, **{name: int(value) if value else True})
+    for settings in helpful["settings"]:  # the best last, so the best thread count wins
+        chosen = replace(chosen, **settings)
     if chosen.cuda_graphs:
         chosen = replace(chosen, compile=False)  # CUDA graphs are compiled already
     return chosen

@@ -1,7 +1,7 @@
 """A committee (ensemble) of independently trained networks, and test-time augmentation (chapter 7).
 
 Each member gives class probabilities; the committee averages them and picks the most
-probable class. Members that err on *different* digits outvote each other's mistakes,
+probable class (:class:`Committee` is that, as one ``nn.Module``). Members that err on *different* digits outvote each other's mistakes,
 which is how Ciresan et al. (2011, 2012) went below 0.3% error on MNIST.
 
 Test-time augmentation asks each member more than once: about the digit itself and about
@@ -16,9 +16,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .augment import rotate_images, shift_images
-from .data import MEAN, STD
-from .train import predict_proba
+from ..augment import rotate_images, shift_images
+from ..models import Committee
+from ..train import predict_proba
+
+__all__ = ["AS_IS", "TTA_VIEWS", "Committee", "View", "committee_proba", "committee_sizes", "member_probabilities",
+           "view"]
 
 # A view of a digit: (dx, dy) whole pixels of shift, then a turn by degrees.
 View = tuple[int, int, float]
@@ -35,20 +38,20 @@ def view(images: torch.Tensor, dx: int, dy: int, degrees: float) -> torch.Tensor
     return rotate_images(moved, degrees) if degrees else moved
 
 
-def member_probabilities(members: Sequence[nn.Module], images: torch.Tensor, *, views: Sequence[View] = AS_IS,
-                         normalization: tuple[float, float] = (MEAN, STD), device=None) -> torch.Tensor:
+def member_probabilities(members: Sequence[nn.Module] | Committee, images: torch.Tensor, *,
+                         views: Sequence[View] = AS_IS, device=None) -> torch.Tensor:
     """Every member's softmax output for every view of uint8 ``images`` (N, 28, 28): (members, views, N, 10)."""
+    members = list(members.members if isinstance(members, Committee) else members)
     if not members:
         raise ValueError("a committee needs at least one member")
     copies = [images if v == (0, 0, 0) else view(images, *v) for v in views]
-    return torch.stack([torch.stack([predict_proba(m, x, device=device, normalization=normalization) for x in copies])
-                        for m in members])
+    return torch.stack([torch.stack([predict_proba(m, x, device=device) for x in copies]) for m in members])
 
 
-def committee_proba(members: Sequence[nn.Module], images, *, views: Sequence[View] = AS_IS,
-                    normalization: tuple[float, float] = (MEAN, STD), device=None) -> torch.Tensor:
+def committee_proba(members: Sequence[nn.Module] | Committee, images, *, views: Sequence[View] = AS_IS,
+                    device=None) -> torch.Tensor:
     """The members' softmax outputs (N, 10), averaged (over the ``views`` too)."""
-    return member_probabilities(members, images, views=views, normalization=normalization, device=device).mean((0, 1))
+    return member_probabilities(members, images, views=views, device=device).mean((0, 1))
 
 
 def committee_sizes(probabilities: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:

@@ -1,4 +1,16 @@
-"""What every chapter notebook shares: showing the library's source, gluing text, the provenance cell."""
+"""The book's side of the library: what the chapter notebooks use and a user of the core does not need.
+
+This module holds what every chapter shares: :func:`show_source` (the library's real
+source, highlighted), :func:`glue_text` (words glued into the prose) and
+:func:`provenance` (the closing cell: device, versions, profile, seed, wall time). It
+imports only torch and the core's small device and profile modules; the plotting and
+chapter helpers are submodules, imported where used: :mod:`~mnist_lib.book.plots`
+(figures), :mod:`~mnist_lib.book.reports` (the reports' published numbers),
+:mod:`~mnist_lib.book.backprop` (chapter 2), :mod:`~mnist_lib.book.autoencoders`
+(chapter 3), :mod:`~mnist_lib.book.tables` (chapter 5), :mod:`~mnist_lib.book.committee`
+and :mod:`~mnist_lib.book.robustness` (chapter 7), :mod:`~mnist_lib.book.drawing`
+(chapter 8).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +21,8 @@ import time
 
 import torch
 
-from .profiles import profile
-from .train import choose_device, describe_device
+from ..profiles import profile
+from ..device import choose_device, describe_device
 
 _STARTED = time.perf_counter()  # the chapter's kernel imports mnist_lib in its first cell
 

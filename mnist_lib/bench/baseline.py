@@ -1,11 +1,12 @@
 """The benchmark's reference: the conventional PyTorch pipeline, and the clocks both pipelines use.
 
 The baseline is what every tutorial teaches, written out deliberately plainly:
-``torchvision.datasets.MNIST`` with ``ToTensor`` + ``Normalize``, a ``DataLoader`` with
-``shuffle=True``, and a training loop that moves each batch to the device. It trains the
-same :class:`~mnist_lib.experiments.Config` as the library (same model, optimizer,
-learning rate and schedule, batch size, seed), so the only difference the benchmark
-sees is the pipeline. :mod:`mnist_lib.bench` times the library's side.
+``torchvision.datasets.MNIST`` with ``ToTensor``, a ``DataLoader`` with ``shuffle=True``,
+and a training loop that moves each batch to the device. It trains the same
+:class:`~mnist_lib.experiments.Config` as the library (same model, optimizer, learning
+rate and schedule, batch size, seed), so the only difference the benchmark sees is the
+pipeline. The tutorials' per-image ``Normalize`` is the model's own first layer here,
+as in the library (every model standardises its [0, 1] input itself). :mod:`mnist_lib.bench` times the library's side.
 
 The measuring tools live here too, shared by both sides: a training clock that waits for
 the device before it reads the time and can be paused for evaluations, and a sampler of
@@ -57,15 +58,11 @@ class TrainClock:
         return self.seconds
 
 
-class TargetReached(Exception):
-    """Raised from inside a training run to end it: the test accuracy reached the target."""
-
-
 class AccuracyLog:
     """Test accuracy at fine intervals against the training seconds, for time-to-accuracy runs.
 
     ``check`` is called between steps: it pauses the clock, evaluates, records the point,
-    and raises :class:`TargetReached` at the first point at or above ``target``.
+    and says whether the target is reached (then the clock stays stopped: training ends).
     """
 
     def __init__(self, clock: TrainClock, evaluate, target: float | None):
@@ -73,15 +70,17 @@ class AccuracyLog:
         self.points: list[dict] = []
         self.eval_seconds = 0.0
 
-    def check(self, step: int, images: int) -> None:
+    def check(self, step: int, images: int) -> bool:
+        """Evaluate with the clock stopped; True (the clock left stopped) if the target is reached."""
         seconds = self.clock.stop()
         start = time.perf_counter()
         acc = self.evaluate()
         self.eval_seconds += time.perf_counter() - start
         self.points.append({"step": step, "images": images, "train_seconds": seconds, "test_acc": acc})
         if self.target is not None and acc >= self.target:
-            raise TargetReached
+            return True
         self.clock.start()
+        return False
 
     def seconds_to_target(self) -> float | None:
         """Training seconds at the first evaluation that reached the target (None: never)."""
@@ -177,7 +176,7 @@ def conventional_augmentation(augment) -> list:
     """
     from torchvision import transforms
 
-    from .augment import ElasticAffine, RandomAffine
+    from ..augment import ElasticAffine, RandomAffine
 
     if augment is None:
         return []
@@ -200,8 +199,7 @@ def loaders(root: str | os.PathLike, config, device: torch.device, *, seed: int 
     """
     from torchvision import datasets, transforms
 
-    mean, std = config.normalization
-    to_input = [transforms.ToTensor(), transforms.Normalize((mean,), (std,))]
+    to_input = [transforms.ToTensor()]  # [0, 1] pixels: the model standardises its input itself, as the library's do
     # Distortions for the training images only: the test digits are evaluated as they are.
     train_transform = transforms.Compose([*conventional_augmentation(config.augment), *to_input])
     train_set = datasets.MNIST(str(root), train=True, download=False, transform=train_transform)
@@ -239,8 +237,8 @@ def run_baseline(config, root: str | os.PathLike, *, device: torch.device, epoch
     accuracy); training ends early once the accuracy reaches ``target`` or after
     ``max_steps``. The learning-rate schedule always spans ``epochs`` epochs.
     """
-    from .experiments import LOSSES
-    from .train import make_optimizer, make_scheduler, seed_everything
+    from ..experiments import LOSSES
+    from ..train import make_optimizer, make_scheduler, seed_everything
 
     train_loader, test_loader, settings = loaders(root, config, device, seed=seed, train_limit=train_limit,
                                                   test_limit=test_limit, workers=workers)
@@ -253,35 +251,34 @@ def run_baseline(config, root: str | os.PathLike, *, device: torch.device, epoch
     clock = TrainClock(device)
     log = AccuracyLog(clock, lambda: baseline_accuracy(model, test_loader, device), target)
     epoch_seconds, epoch_images, step, images_seen = [], [], 0, 0
+    stop = False  # the target reached, or out of steps
     with PeakMemory(device) as memory:
-        try:
-            for _ in range(epochs):
-                model.train()
-                before, seen, running_loss = clock.seconds, 0, 0.0
-                clock.start()
-                for images, labels in train_loader:
-                    images, labels = images.to(device), labels.to(device)
-                    optimizer.zero_grad()
-                    output = model(images)
-                    loss = loss_fn(output, labels)
-                    loss.backward()
-                    optimizer.step()
-                    scheduler.step()
-                    running_loss += loss.item()
-                    seen += len(labels)
-                    step, images_seen = step + 1, images_seen + len(labels)
-                    if eval_every and step % eval_every == 0:
-                        log.check(step, images_seen)
-                        model.train()
-                    if max_steps is not None and step >= max_steps:
-                        raise TargetReached  # out of budget: stop here
-                clock.stop()
-                epoch_seconds.append(clock.seconds - before)
-                epoch_images.append(seen)
-        except TargetReached:
-            pass
-        if clock.running:
+        for _ in range(epochs):
+            model.train()
+            before, seen, running_loss = clock.seconds, 0, 0.0
+            clock.start()
+            for images, labels in train_loader:
+                images, labels = images.to(device), labels.to(device)
+                optimizer.zero_grad()
+                output = model(images)
+                loss = loss_fn(output, labels)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                running_loss += loss.item()
+                seen += len(labels)
+                step, images_seen = step + 1, images_seen + len(labels)
+                if eval_every and step % eval_every == 0:
+                    stop = log.check(step, images_seen)
+                    model.train()
+                if stop or (max_steps is not None and step >= max_steps):
+                    stop = True
+                    break
             clock.stop()
+            if stop:  # a stopped epoch is not a whole one: no epoch time
+                break
+            epoch_seconds.append(clock.seconds - before)
+            epoch_images.append(seen)
     if eval_every and (not log.points or log.points[-1]["step"] != step) and log.seconds_to_target() is None:
         log.points.append({"step": step, "images": images_seen, "train_seconds": clock.seconds,
                            "test_acc": baseline_accuracy(model, test_loader, device)})

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from tqdm.auto import trange
 
-from .data import DeviceLoader, Split
-from .train import show_progress
+from ..data import DeviceLoader, Split
+from ..train import show_progress
 
 
 class ManualMLP:
@@ -70,12 +70,12 @@ class ManualMLP:
         return self.forward(x)[1].argmax(1)
 
     def to_module(self) -> nn.Module:
-        """The same network as the library's ``MLP((784, hidden, 10), "sigmoid")``."""
-        from .models import MLP
+        """The same network as the library's ``MLP((784, hidden, 10), "sigmoid")``, on [0, 1] pixels as this one."""
+        from ..models import MLP
 
-        mlp = MLP((784, self.W1.shape[0], 10), "sigmoid").to(self.W1.dtype)
+        mlp = MLP((784, self.W1.shape[0], 10), "sigmoid", input_scale=(0.0, 1.0)).to(self.W1.dtype)
+        first, last = (m for m in mlp.modules() if isinstance(m, nn.Linear))
         with torch.no_grad():
-            first, last = mlp.net[1], mlp.net[3]
             first.weight.copy_(self.W1), first.bias.copy_(self.b1)
             last.weight.copy_(self.W2), last.bias.copy_(self.b2)
         return mlp
@@ -110,11 +110,10 @@ def train_manual(
     batch_size: int,
     epochs: int,
     seed: int = 0,
-    normalization: tuple[float, float] = (0.0, 1.0),
     progress: bool | None = None,
 ) -> list[float]:
-    """Train ``net`` with hand-written SGD on ``train``; returns the loss of every step."""
-    loader = DeviceLoader(train, batch_size, seed=seed, normalization=normalization)
+    """Train ``net`` with hand-written SGD on ``train`` (pixels in [0, 1]); returns the loss of every step."""
+    loader = DeviceLoader(train, batch_size, seed=seed)
     losses = []
     for _ in trange(epochs, desc="hand-written SGD", unit="epoch", disable=not show_progress(progress)):
         for x, y in loader:

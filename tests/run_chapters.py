@@ -1,0 +1,104 @@
+"""Execute chapters in place under a profile and record how long each took.
+
+    python tests/run_chapters.py [--profile full|smoke] [01 02 ...]   (make chapter / make reproduce)
+
+Each chapter runs in its own kernel (``jupyter execute --inplace``); a chapter whose run
+fails keeps its previous file (the run writes to a temporary copy first). The seconds
+are merged into ``bench/<profile>.json``: a ``chapters`` object mapping each chapter's
+file name to its wall time, with the machine, the commit and the date of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+
+
+def machine() -> str:
+    """The CPU model and core count, e.g. ``AMD EPYC (x86_64, 2 cores)``."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run_chapter(path: Path, profile: str) -> float:
+    """Execute ``path`` in place under ``profile``; if a cell fails, put the old file back. Returns the seconds."""
+    env = os.environ | {"MNIST_PROFILE": profile, "MNIST_PROGRESS": "0"}
+    with tempfile.TemporaryDirectory() as tmp:
+        backup = Path(tmp) / path.name
+        shutil.copy2(path, backup)
+        start = time.perf_counter()
+        try:
+            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", "--timeout=-1", str(path)],
+                           env=env, check=True)
+        except BaseException:  # a failed cell or Ctrl-C: never leave a half-run chapter behind
+            shutil.copy2(backup, path)
+            raise
+    return time.perf_counter() - start
+
+
+def record(profile: str, name: str, seconds: float) -> Path:
+    """Merge one chapter's time into bench/<profile>.json."""
+    out = ROOT / "bench" / f"{profile}.json"
+    data = json.loads(out.read_text()) if out.exists() else {"profile": profile, "chapters": {}, "runs": {}}
+    data["chapters"][name] = round(seconds, 1)
+    data["runs"][name] = {"seconds": round(seconds, 1), "machine": machine(), "commit": commit(),
+                          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    data["total_seconds"] = round(sum(data["chapters"].values()), 1)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default=os.environ.get("MNIST_PROFILE", "full"))
+    parser.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 02 07 (default: all)")
+    args = parser.parse_args(argv)
+    paths = sorted(CHAPTERS.glob("*.ipynb"))
+    if args.chapters:
+        paths = [p for p in paths if p.name[:2] in {c.zfill(2) for c in args.chapters}]
+    if not paths:
+        print(f"no chapter matches {args.chapters}", file=sys.stderr)
+        return 2
+    failed = []
+    for path in paths:
+        try:
+            seconds = run_chapter(path, args.profile)
+        except subprocess.CalledProcessError:
+            failed.append(path.name)
+            print(f"{path.name}: FAILED (file left as it was)", flush=True)
+            continue
+        record(args.profile, path.name, seconds)
+        print(f"{path.name}: {seconds:.0f} s ({args.profile})", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
