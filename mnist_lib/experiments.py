@@ -51,8 +51,8 @@ class Config:
     its own input (its ``input_scale``: :data:`UNIT` keeps pixels in [0, 1]).
     ``loss`` names a loss in :data:`LOSSES`; ``target="input"`` trains an autoencoder;
     ``augment`` distorts each training batch on the device (:mod:`mnist_lib.augment`);
-    ``amp`` (bfloat16 mixed precision) and ``channels_last`` only change the speed (see
-    :func:`~mnist_lib.train.fit`). To train in worker processes (``workers`` of
+    ``channels_last`` only changes the speed; ``amp`` (bfloat16 mixed precision) changes the
+    speed and rounds the forward pass, so results differ slightly (see :func:`~mnist_lib.train.fit`). To train in worker processes (``workers`` of
     :func:`run_seeds`), ``model`` must be picklable: a class or a ``functools.partial``,
     not a lambda.
     """
@@ -163,8 +163,9 @@ JETIR_CONFIGS = [
 DEEPCNN = JETIR_CONFIGS[2]
 
 # Chapter 7: the deeper CNN with batch normalisation, trained on distorted digits (random
-# affine maps) with a one-cycle learning rate; bfloat16 mixed precision and the
-# channels-last layout only make it faster. Independently seeded copies form the committee.
+# affine maps) with a one-cycle learning rate; the channels-last layout makes it faster, and
+# bfloat16 mixed precision faster on hardware with bfloat16 (it rounds the forward pass).
+# Independently seeded copies form the committee.
 DISTORTIONS = RandomAffine(degrees=10, scale=0.1, shift=2)
 # The same maps plus Simard et al.'s elastic field, as Ciresan et al. trained: chapter 7
 # measures whether the field helps a network this size.

@@ -324,10 +324,17 @@ def test_judge_against_the_targets():
     def verdicts(*args, **kwargs):
         return [row["result"].split(" (targets")[0] for row in judge(result(*args, **kwargs))]
 
-    assert verdicts(3.5, 15.0) == ["PASS", "PASS"]
-    assert verdicts(2.0, 25.0) == ["FAIL", "FAIL"]
-    assert verdicts(3.5, None) == ["PASS", "FAIL (not reached)"]
-    assert verdicts(25.0, 0.4, device="cuda:0") == ["PASS", "PASS"]
+    absent = ["not judged (not measured in this result)"] * 2  # no-aug speedup, canonical ratio: not in these
+    assert verdicts(4.5, 4.0) == ["PASS", "PASS", *absent]
+    assert verdicts(3.5, 6.0) == ["FAIL", "FAIL", *absent]
+    assert verdicts(4.5, None) == ["PASS", "FAIL (not reached)", *absent]
+    assert verdicts(25.0, 0.4, device="cuda:0") == ["PASS", "PASS"] + ["not judged (no target for cuda)"] * 2
+    both = result(5.0, 4.0) | {"headline": {"speedup_vs_baseline": 5.0, "seconds_to_99": 4.0,
+                                            "speedup_vs_baseline_no_aug": 3.9, "canonical_time_to_99_ratio": 25.0}}
+    assert [row["result"].split(" (targets")[0] for row in judge(both)] == ["PASS", "PASS", "FAIL", "PASS"]
+    both["headline"] |= {"canonical_time_to_99_ratio": None, "canonical_time_to_99_ratio_at_least": 31.0}
+    ratio = judge(both)[3]  # the canonical example never reached 99% in its budget: a lower bound
+    assert ratio["value"] == 31.0 and ratio["result"].startswith("PASS (a lower bound")
     assert verdicts(3.5, 15.0, model="lenet5")[0] == "not judged (the target is for lenet5-improved)"
     assert all(v.startswith("not judged") for v in verdicts(3.5, 15.0, device="mps"))
 
@@ -394,9 +401,10 @@ def test_results_read_back_as_tables(quick, tmp_path):
     assert list(both.columns[:2]) == ["device", "pipeline"] and len(both) == 2 * len(result["comparison"])
     assert list(both["device"].unique()) == ["cpu", "cuda"]
     judged = verdicts(result)
-    assert set(judged) == {"speedup_vs_baseline", "seconds_to_99"}
+    assert set(judged) == {"speedup_vs_baseline", "seconds_to_99", "speedup_vs_baseline_no_aug",
+                           "canonical_time_to_99_ratio"}
     assert all(row["result"].startswith("not judged (quick") for row in judged.values())
-    assert judged["speedup_vs_baseline"]["threshold"] == 3.0 and judged["seconds_to_99"]["threshold"] == 20.0
+    assert judged["speedup_vs_baseline"]["threshold"] == 4.0 and judged["seconds_to_99"]["threshold"] == 5.0
     old = verdicts({"targets": [{"result": "PASS"}, {"result": "FAIL"}]})  # written before rows named their measure
     assert {measure: row["result"] for measure, row in old.items()} == {"speedup_vs_baseline": "PASS",
                                                                         "seconds_to_99": "FAIL"}
@@ -422,3 +430,119 @@ def test_git_commit_marks_a_dirty_tree(tmp_path):
     (tmp_path / "a.txt").write_text("two")
     assert _git_commit(tmp_path) == f"{clean}-dirty"
     assert _git_commit(tmp_path.parent / "no-such-folder") is None
+
+
+def test_quick_run_compares_without_augmentation_too(quick):
+    result = quick["json"]
+    rows = {row["pipeline"]: row for row in result["comparison_no_aug"]}
+    assert set(rows) in ({"baseline", "mnist_lib fast"}, {"baseline", "mnist_lib plain"})  # the headline's pipelines
+    assert {row["pipeline"] for row in result["epochs_no_aug"]} == set(rows)
+    settings = result["settings"]
+    assert "augmented" in settings["config"] and settings["config_no_aug"] == settings["config"].split(", augmented")[0]
+    head = result["headline"]
+    lib = rows.get("mnist_lib fast") or rows["mnist_lib plain"]
+    assert head["speedup_vs_baseline_no_aug"] == lib["speedup_vs_baseline"] > 0
+    assert head["baseline_epoch_seconds_no_aug"] == rows["baseline"]["seconds_per_epoch"]
+    for row in result["comparison"] + result["comparison_no_aug"]:  # min <= median <= max
+        assert row["seconds_per_epoch_min"] <= row["seconds_per_epoch"] <= row["seconds_per_epoch_max"]
+        assert row["speedup_vs_baseline_min"] <= row["speedup_vs_baseline"] <= row["speedup_vs_baseline_max"]
+    for row in result["ablation"]:
+        if row["status"] == "measured":
+            assert row["seconds_per_epoch_min"] <= row["seconds_per_epoch"] <= row["seconds_per_epoch_max"]
+        else:
+            assert row["seconds_per_epoch_min"] is None
+    assert set(result["protocols"]) >= {"comparison", "comparison_no_aug", "ablation", "canonical", "compile_cold"}
+    assert "without augmentation" in quick["stdout"] and "canonical PyTorch MNIST example" in quick["stdout"]
+
+
+def test_quick_run_times_the_canonical_example(quick):
+    result = quick["json"]
+    head, rows = result["headline"], {row["run"]: row for row in result["canonical"]}
+    assert set(rows) == {"canonical example (DataLoader)", "canonical network and recipe, through fit"}
+    assert head["canonical_seconds_to_99"] == rows["canonical example (DataLoader)"]["seconds_to_target"]
+    assert all(row["target"] == 0.5 and row["epochs_trained"] <= 1 for row in rows.values())  # quick: a low target
+    library, canonical = head["seconds_to_99"], head["canonical_seconds_to_99"]
+    expected = canonical / library if library and canonical else None
+    assert head["canonical_time_to_99_ratio"] == pytest.approx(expected)
+    assert result["compile_cold"]["compile_cold_seconds"] is None and head["compile_cold_seconds"] is None
+    assert "skipped" in result["compile_cold"]["note"]  # quick: no compilation
+
+
+def test_canonical_network_is_the_examples():
+    from mnist_lib.bench.canonical import CanonicalNet
+    from mnist_lib.models import count_parameters
+
+    net = CanonicalNet()
+    # conv 1->32 3x3: 320; conv 32->64 3x3: 18,496; dense 9216->128: 1,179,776; dense 128->10: 1,290
+    assert count_parameters(net) == 320 + 18_496 + 1_179_776 + 1_290 == 1_199_882
+    x = torch.rand(5, 1, 28, 28)
+    assert net.features(net.standardize(x)).shape == (5, 64, 12, 12)  # 9216 features
+    net.eval()
+    out = net(x)
+    assert out.shape == (5, 10) and torch.allclose(out.exp().sum(1), torch.ones(5))  # log-probabilities
+    assert net.standardize.mean.item() == pytest.approx(0.1307)
+    unit = CanonicalNet(input_scale=(0.0, 1.0)).eval()  # the example's pipeline: Normalize did it
+    assert torch.equal(unit.standardize(x), x)
+
+
+def test_time_to_99_ratio_from_stored_numbers():
+    from mnist_lib.bench.canonical import time_to_99_ratio
+
+    stored = {"canonical_seconds_to_99": 118.0, "seconds_to_99": 4.72}  # as a result's headline stores them
+    assert time_to_99_ratio(stored["canonical_seconds_to_99"], stored["seconds_to_99"]) == pytest.approx(25.0)
+    assert time_to_99_ratio(None, 4.72) is None and time_to_99_ratio(118.0, None) is None
+
+
+def test_canonical_runs_stop_at_the_target_or_the_budget(mnist, tv_root):
+    from mnist_lib.bench.canonical import fit_canonical, run_canonical
+
+    train, test = mnist.train.head(64), mnist.test.head(100)  # one step of 64 per epoch
+    never = run_canonical(tv_root, CPU, max_epochs=2, target=1.01, train_limit=64, test_limit=100)
+    assert never["seconds_to_target"] is None and never["images"] == 128
+    assert [p["step"] for p in never["curve"]] == [1, 2]  # one evaluation per epoch
+    assert never["train_seconds"] >= never["curve"][1]["train_seconds"] > never["curve"][0]["train_seconds"] > 0
+    reached = fit_canonical(train, test, CPU, max_epochs=2, target=0.0)
+    assert reached["images"] == 64 and reached["seconds_to_target"] == reached["curve"][0]["train_seconds"] > 0
+
+
+def test_the_canonical_schedule_steps_once_per_epoch(mnist):
+    from mnist_lib.bench.canonical import StepPerEpoch
+    from mnist_lib.callbacks import Callback
+    from mnist_lib.train import fit
+
+    class Rates(Callback):
+        rates: list[float] = []
+
+        def on_step_end(self, run, step, loss):
+            self.rates.append(run.optimizer.param_groups[0]["lr"])
+
+    model = TINY.model()
+    fit(model, mnist.train.head(128), optimizer=torch.optim.Adadelta(model.parameters(), lr=1.0), batch_size=64,
+        epochs=3, device=CPU, progress=False, callbacks=[StepPerEpoch(0.7), Rates()])
+    assert Rates.rates == pytest.approx([1.0, 1.0, 0.7, 0.7, 0.49, 0.49])  # StepLR(step_size=1, gamma=0.7)
+
+
+def test_cold_compile_runs_in_a_fresh_process_with_empty_caches(monkeypatch):
+    import subprocess
+
+    from mnist_lib.bench import coldstart
+
+    seen = {}
+
+    def fake_run(argv, env, **kwargs):
+        seen["argv"], seen["cache"] = argv, env["TORCHINDUCTOR_CACHE_DIR"]
+        seen["empty"] = os.listdir(seen["cache"]) == []
+        times = {"first_step_seconds": 30.0, "second_step_seconds": 0.05, "startup_seconds": 4.0}
+        return subprocess.CompletedProcess(argv, 0, stdout=f"noise\n{json.dumps(times)}\n", stderr="")
+
+    monkeypatch.setattr(coldstart.subprocess, "run", fake_run)
+    row = coldstart.compile_cold(DEFAULT_MODEL, CPU, batch_size=128, threads=2)
+    assert seen["argv"][1] == "-c" and seen["argv"][3:] == [DEFAULT_MODEL, "cpu", "128", "inductor", "2"]
+    assert seen["empty"] and not os.path.exists(seen["cache"])  # a fresh folder, removed afterwards
+    assert row["compile_cold_seconds"] == 30.0 and row["step_seconds"] == 0.05 and row["note"] == ""
+    env = coldstart.cold_env("/tmp/x")
+    assert env["TORCHINDUCTOR_FX_GRAPH_CACHE"] == "0" and env["TRITON_CACHE_DIR"].startswith("/tmp/x")
+    monkeypatch.setattr(coldstart.subprocess, "run", lambda argv, **kwargs: subprocess.CompletedProcess(
+        argv, 1, stdout="", stderr="Traceback ...\nRuntimeError: no compiler\n"))
+    failed = coldstart.compile_cold(DEFAULT_MODEL, CPU, batch_size=128)
+    assert failed["compile_cold_seconds"] is None and failed["note"] == "failed: RuntimeError: no compiler"

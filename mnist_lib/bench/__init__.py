@@ -5,8 +5,12 @@ times the conventional pipeline (:mod:`mnist_lib.bench.baseline`) against the li
 (:mod:`mnist_lib.bench.pipeline`: ``fit`` on device-resident data, plain and with the switches
 that help on this device), then measures how the cost grows with work (batch size, model
 size, FLOPs against the device's measured matmul throughput) and the training time to 99%
-test accuracy, and chapter 9's live timings (:func:`~mnist_lib.bench.live.live_timings`). :func:`run_bench`
-runs it all and writes one JSON file; chapter 9 reads it.
+test accuracy, and chapter 9's live timings (:func:`~mnist_lib.bench.live.live_timings`). The
+per-epoch comparison runs with and without augmentation (:mod:`mnist_lib.bench.comparison`); the
+canonical PyTorch MNIST example is a second baseline (:mod:`mnist_lib.bench.canonical`); and
+torch.compile's cold start is timed in a fresh process (:mod:`mnist_lib.bench.coldstart`).
+:func:`run_bench` runs it all and writes one JSON file; chapter 9 reads it. Every table states
+its protocol (``result["protocols"]``).
 Every function returns plain dicts or DataFrames. Performance is judged in the output
 (:mod:`mnist_lib.bench.report`: PASS / FAIL against the targets), never in timed unit tests.
 """
@@ -22,12 +26,15 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 import torch
 
-from .baseline import EPOCH_IMAGES, default_workers, run_baseline, sync
+from .baseline import EPOCH_IMAGES, default_workers, sync
+from .canonical import canonical_comparison
+from .coldstart import compile_cold
+from .comparison import calibrate_workers, compare, run_pipeline
 from .pipeline import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, switch_problem,
                         train_lib)
 from .live import live_timings
-from .report import (CH7_TARGET_ACC, TARGET_ACC, TARGET_MODEL, TARGETS, environment, format_report,  # noqa: F401
-                     judge, plain, write_json)
+from .report import (CH7_TARGET_ACC, PROTOCOLS, TARGET_ACC, TARGET_MODEL, TARGETS, environment,  # noqa: F401
+                     format_report, judge, plain, write_json)
 from .. import paths
 from ..data import Split, load_mnist, torchvision_root
 from ..experiments import CONFIGS, LOSSES, Config
@@ -56,12 +63,16 @@ class Sizes:
     chapter7_max_epochs: int | None = None  # budget of chapter 7's run (None: its config's epochs)
     evals_per_epoch: int = 10  # how finely the time to accuracy is resolved
     live: int = 4096  # images per timed epoch of the live timings (chapter 9's)
-    compile: bool = True
+    compile: bool = True  # the compile measurements: ablation row, cold start (mnist_lib.bench.coldstart)
     matmul_n: int | None = None  # None: 2048 on a CPU, 8192 on a GPU
+    canonical_max_epochs: int = 3  # budget of each canonical-example run (mnist_lib.bench.canonical)
+    canonical_train: int | None = None  # its training images (None: the run's training set)
+    canonical_target: float = TARGET_ACC  # what the canonical runs are timed to
 
 
 QUICK = Sizes(train=1024, test=500, ablation=512, sweep=512, batch_sizes=(64, 256), book_max_epochs=1,
-              chapter7_max_epochs=1, evals_per_epoch=2, compile=False, matmul_n=512, live=256)
+              chapter7_max_epochs=1, evals_per_epoch=2, compile=False, matmul_n=512, live=256,
+              canonical_max_epochs=1, canonical_train=256, canonical_target=0.5)
 
 
 def sizes_for(device: torch.device, quick: bool = False) -> Sizes:
@@ -113,87 +124,6 @@ def training_flops_per_image(config: Config, batch: int = 16) -> float:
     return counter.get_total_flops() / batch
 
 
-def _run(pipeline: str, config: Config, train: Split, test: Split | None, root, device, *, epochs: int = 1,
-         seed: int = 0, switches: Switches = PLAIN, workers: int | None = None, **timing) -> dict:
-    """One training run of ``pipeline`` (``"baseline"`` or ``"mnist_lib"``)."""
-    if pipeline == "baseline":
-        return run_baseline(config, root, device=device, epochs=epochs, seed=seed, train_limit=len(train),
-                            test_limit=len(test) if test is not None else 100, workers=workers, **timing)
-    return train_lib(config, train, device=device, epochs=epochs, seed=seed, switches=switches, test=test, **timing)
-
-
-def compare(config: Config, train: Split, test: Split, root, device: torch.device, *, epochs: int, repeats: int,
-            seed: int = 0, fast: Switches = PLAIN, workers: int | None = None, log=print
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Baseline against mnist_lib (plain, and fast if any switch helped), interleaved ``repeats`` times.
-
-    Returns one row per pipeline, repeat and epoch, and a summary per pipeline. Its
-    ``seconds_per_epoch`` is the median *steady* epoch (every epoch after the first, when
-    there are several); the first epoch, which also pays for starting DataLoader workers
-    and warming caches, is reported on its own, and so is any compilation (``warmup``).
-    ``speedup_vs_baseline`` is the median over repeats of each repeat's ratio. Test
-    accuracy is evaluated after training, outside the clock; memory is the peak of the run.
-    """
-    pipelines = [("baseline", "baseline", PLAIN), ("mnist_lib plain", "mnist_lib", PLAIN)]
-    if fast != PLAIN:
-        pipelines.append(("mnist_lib fast", "mnist_lib", fast))
-    rows, runs = [], {name: [] for name, _, _ in pipelines}
-    for repeat in range(repeats):
-        for name, kind, switches in pipelines:
-            log(f"per-epoch comparison {repeat + 1}/{repeats}: {name}")
-            run = _run(kind, config, train, test, root, device, epochs=epochs, seed=seed, switches=switches,
-                       workers=workers)
-            runs[name].append(run)
-            for epoch, (seconds, images) in enumerate(zip(run["epoch_seconds"], run["epoch_images"], strict=True), 1):
-                rows.append({"pipeline": name, "repeat": repeat + 1, "epoch": epoch, "seconds": seconds,
-                             "images": images, "images_per_second": images / seconds})
-
-    def steady(run: dict) -> list[float]:
-        return run["epoch_seconds"][1:] or run["epoch_seconds"]
-
-    base = [median(steady(r)) for r in runs["baseline"]]
-    summary = []
-    for name, kind, switches in pipelines:
-        mine = [median(steady(r)) for r in runs[name]]
-        seconds = median(s for r in runs[name] for s in steady(r))
-        first = runs[name][0]
-        loader = first.get("loader", {})
-        memory = {key: max((r[key] or 0) for r in runs[name]) or None
-                  for key in ("host_peak_mb", "host_start_mb", "device_peak_mb")}
-        summary.append({
-            "pipeline": name,
-            "how": (f"fit, {switches.label()}" if kind != "baseline" else
-                    f"DataLoader, {loader['num_workers']} worker(s), pin_memory={loader['pin_memory']}"),
-            "seconds_per_epoch": seconds, "images_per_epoch": first["epoch_images"][0],
-            "images_per_second": first["epoch_images"][0] / seconds,
-            "first_epoch_seconds": median(r["epoch_seconds"][0] for r in runs[name]),
-            "warmup_seconds": median(r["warmup_seconds"] for r in runs[name]),
-            "speedup_vs_baseline": median(b / m for b, m in zip(base, mine, strict=True)),
-            "test_acc": sum(r["test_acc"] for r in runs[name]) / len(runs[name]),
-            **memory,
-            "host_added_mb": memory["host_peak_mb"] - memory["host_start_mb"] if memory["host_start_mb"] else None,
-        })
-    return pd.DataFrame(rows), pd.DataFrame(summary)
-
-
-def calibrate_workers(config: Config, train: Split, root, device: torch.device, *, seed: int = 0,
-                      log=print) -> tuple[int, pd.DataFrame]:
-    """The baseline's best ``num_workers`` on this machine, measured: the second of two epochs on
-    ``train`` for each candidate (none, one, two on a CPU; two, four, eight feeding a GPU), up
-    to the number of cores. The baseline then runs with the fastest, so it is not handicapped
-    by a worker setting that does not suit the machine."""
-    cores = os.cpu_count() or 1
-    candidates = (0, 1, 2) if device.type == "cpu" else (2, 4, 8)
-    candidates = [n for n in candidates if n <= max(cores - (device.type != "cpu"), 0)] or [0]
-    rows = []
-    for workers in candidates:
-        log(f"baseline DataLoader workers: trying {workers}")
-        run = _run("baseline", config, train, None, root, device, epochs=2, seed=seed, workers=workers)
-        rows.append({"num_workers": workers, "seconds_per_epoch": run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)})
-    frame = pd.DataFrame(rows)
-    return int(frame.loc[frame["seconds_per_epoch"].idxmin(), "num_workers"]), frame
-
-
 def sweep_switches(fast: Switches, device: torch.device, config: Config) -> Switches:
     """The fast preset for the sweeps: without compilation (each new shape would compile afresh),
     and without what ``config`` cannot use (channels-last without convolutions)."""
@@ -215,8 +145,8 @@ def batch_sweep(config: Config, train: Split, root, device: torch.device, batch_
     for batch_size in batch_sizes:
         for pipeline in ("baseline", "mnist_lib"):
             log(f"batch-size sweep: {pipeline}, batch {batch_size}")
-            run = _run(pipeline, config.with_(batch_size=batch_size), train, None, root, device, epochs=2, seed=seed,
-                       switches=switches, workers=workers)
+            run = run_pipeline(pipeline, config.with_(batch_size=batch_size), train, None, root, device, epochs=2,
+                               seed=seed, switches=switches, workers=workers)
             seconds = run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)
             rows.append({"pipeline": pipeline, "batch_size": batch_size, "seconds_per_epoch": seconds,
                          "images_per_second": EPOCH_IMAGES / seconds,
@@ -237,8 +167,8 @@ def model_sweep(configs: dict[str, Config], train: Split, root, device: torch.de
         switches = sweep_switches(fast, device, config)
         for pipeline in ("baseline", "mnist_lib"):
             log(f"model-size sweep: {pipeline}, {name}")
-            run = _run(pipeline, config, train, None, root, device, epochs=2, seed=seed, switches=switches,
-                       workers=workers)
+            run = run_pipeline(pipeline, config, train, None, root, device, epochs=2, seed=seed, switches=switches,
+                               workers=workers)
             seconds = run["epoch_seconds"][-1] * EPOCH_IMAGES / len(train)
             achieved = flops * EPOCH_IMAGES / seconds / 1e9
             rows.append({"model": name, "config": config.name, "parameters": count_parameters(config.model()),
@@ -263,8 +193,8 @@ def time_to_accuracy(config: Config, train: Split, test: Split, device: torch.de
     steps_per_epoch = -(-len(train) // config.batch_size)
     eval_every = max(1, steps_per_epoch // evals_per_epoch)
     max_steps = (max_epochs or config.epochs) * steps_per_epoch
-    run = _run(pipeline, config, train, test, root, device, epochs=config.epochs, seed=seed, switches=switches,
-               workers=workers, eval_every=eval_every, target=target, max_steps=max_steps)
+    run = run_pipeline(pipeline, config, train, test, root, device, epochs=config.epochs, seed=seed, switches=switches,
+                       workers=workers, eval_every=eval_every, target=target, max_steps=max_steps)
     label = label or f"{pipeline}, {config.name}"
     reached = run["seconds_to_target"]
     row = {"run": label, "pipeline": pipeline, "config": str(config),
@@ -285,6 +215,28 @@ def _median_time(rows: list[dict]) -> float | None:
     return None if value == math.inf else value
 
 
+def _per_epoch_headline(comparison: pd.DataFrame, suffix: str = "") -> dict:
+    """The headline's per-epoch numbers of one comparison table, ``suffix`` after each name."""
+    summary = comparison.set_index("pipeline")
+    lib = summary.loc["mnist_lib fast" if "mnist_lib fast" in summary.index else "mnist_lib plain"]
+    return {f"lib_pipeline{suffix}": lib["how"], f"lib_epoch_seconds{suffix}": lib["seconds_per_epoch"],
+            f"baseline_epoch_seconds{suffix}": summary.loc["baseline", "seconds_per_epoch"],
+            f"speedup_vs_baseline{suffix}": lib["speedup_vs_baseline"],
+            f"speedup_vs_baseline{suffix}_min": lib["speedup_vs_baseline_min"],
+            f"speedup_vs_baseline{suffix}_max": lib["speedup_vs_baseline_max"]}
+
+
+def _headline(result: dict, tuned: list[dict], canonical: dict) -> dict:
+    """The numbers the targets judge, and what qualifies them (min-max over repeats, runs reached)."""
+    reached = [r["seconds_to_target"] for r in tuned if r["seconds_to_target"] is not None]
+    return {**_per_epoch_headline(result["comparison"]), "seconds_to_99": _median_time(tuned),
+            "seconds_to_99_min": min(reached, default=None), "seconds_to_99_max": max(reached, default=None),
+            "seconds_to_99_runs_reached": f"{len(reached)}/{len(tuned)}",
+            "warmup_seconds": median(r["warmup_seconds"] for r in tuned),
+            **_per_epoch_headline(result["comparison_no_aug"], "_no_aug"), **canonical,
+            "compile_cold_seconds": result["compile_cold"]["compile_cold_seconds"]}
+
+
 def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MODEL, epochs: int = 2,
               repeats: int = 3, quick: bool = False, out: str | os.PathLike | None = None, *, seed: int = 0,
               threads: int | None = None, compile: bool = True, workers: int | None = None,
@@ -297,6 +249,7 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
     :func:`~mnist_lib.bench.baseline.default_workers`); ``log`` receives progress lines.
     ``model`` names a setup of :data:`~mnist_lib.experiments.CONFIGS`.
     """
+    # Over 60 lines on purpose: the benchmark's parts in the order they run, each one call, read top to bottom.
     if model not in CONFIGS:
         raise ValueError(f"unknown model {model!r}; expected one of: {', '.join(CONFIGS)}")
     if epochs < 1 or repeats < 1:
@@ -313,7 +266,7 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
         result = {"schema": 1, "environment": environment(device), "settings": {
             "model": model, "config": str(config), "epochs": epochs, "repeats": repeats, "quick": quick, "seed": seed,
             "threads": torch.get_num_threads(), "workers": workers, "train_images": len(train),
-            "test_images": len(test),
+            "test_images": len(test), "config_no_aug": str(config.with_(augment=None)),
             "sizes": asdict(sizes), "speed_tuned": str(speed_tuned), "target_acc": TARGET_ACC,
             "min_gain_for_fast_preset": MIN_GAIN}}
         log("matmul throughput")
@@ -340,6 +293,12 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
             result["epochs"], result["comparison"] = compare(config, train, test, root, device, epochs=epochs,
                                                              repeats=repeats, seed=seed, fast=fast, workers=workers,
                                                              log=log)
+            if config.augment is None:  # nothing to leave out: that comparison was without augmentation
+                result["epochs_no_aug"], result["comparison_no_aug"] = result["epochs"], result["comparison"]
+            else:  # the same protocol, the headline pipelines only (plain fit is in the table above)
+                result["epochs_no_aug"], result["comparison_no_aug"] = compare(
+                    config.with_(augment=None), train, test, root, device, epochs=epochs, repeats=repeats, seed=seed,
+                    fast=fast, workers=workers, plain=False, label=" without augmentation", log=log)
             result["batch_sweep"] = batch_sweep(config, sweep, root, device, sizes.batch_sizes, fast=fast, seed=seed,
                                                 workers=workers, log=log)
             fmt = "bfloat16" if fast.amp_bf16 else "tf32" if fast.tf32 else "float32"
@@ -370,19 +329,23 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
                                           max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib fast, {ch7.name}",
                                           **(common | {"target": CH7_TARGET_ACC}))
             result["chapter7"] = {"target": CH7_TARGET_ACC, "run": row, "curve": curve}
+            result["canonical"], canonical = canonical_comparison(
+                train.head(sizes.canonical_train or len(train)), test, root, device,
+                library_seconds=_median_time(tuned), seed=seed,
+                max_epochs=sizes.canonical_max_epochs, target=sizes.canonical_target, log=log)
         result["time_to_accuracy"], result["curves"] = pd.DataFrame(tuned + book_runs), pd.DataFrame(curves)
         log("live timings (chapter 9's)")
         result["live"] = live_timings(train.head(sizes.live), test.head(1000), device=device, repeats=repeats)
+        if compile and sizes.compile:
+            log("torch.compile, cold: the first compiled step in a fresh process")
+            result["compile_cold"] = compile_cold(model, device, batch_size=config.batch_size)
+        else:
+            result["compile_cold"] = {"compile_cold_seconds": None, "note": "skipped: compilation turned off for this "
+                                                                            "run (quick mode or --no-compile)"}
     finally:
         torch.set_num_threads(old_threads)
-    summary = result["comparison"].set_index("pipeline")
-    lib = summary.loc["mnist_lib fast" if "mnist_lib fast" in summary.index else "mnist_lib plain"]
-    result["headline"] = {
-        "lib_pipeline": lib["how"], "lib_epoch_seconds": lib["seconds_per_epoch"],
-        "baseline_epoch_seconds": summary.loc["baseline", "seconds_per_epoch"],
-        "speedup_vs_baseline": lib["speedup_vs_baseline"], "seconds_to_99": _median_time(tuned),
-        "seconds_to_99_runs_reached": f"{sum(r['reached'] for r in tuned)}/{len(tuned)}",
-        "warmup_seconds": median(r["warmup_seconds"] for r in tuned)}
+    result["headline"] = _headline(result, tuned, canonical)
+    result["protocols"] = PROTOCOLS
     result["targets"] = judge(result)
     result["wall_seconds"] = time.perf_counter() - started
     result = plain(result)

@@ -27,7 +27,7 @@ SWITCH_VARIANTS: dict[str, Switches] = {
 
 def switch_timings(config: Config, train: Split, device: torch.device, *, repeats: int = 3) -> pd.DataFrame:
     """``config`` under each of :data:`SWITCH_VARIANTS`: one epoch on ``train`` per run, the variants
-    interleaved ``repeats`` times (seed = repeat); the median, and the speedup over plain ``fit``."""
+    interleaved ``repeats`` times (seed = repeat); the median (min, max), and the speedup over plain ``fit``."""
     seconds: dict[str, list[float]] = {name: [] for name in SWITCH_VARIANTS}
     for repeat in range(repeats):
         for name, switches in SWITCH_VARIANTS.items():
@@ -35,7 +35,8 @@ def switch_timings(config: Config, train: Split, device: torch.device, *, repeat
             seconds[name].append(run["epoch_seconds"][0] * EPOCH_IMAGES / len(train))
     plain = median(seconds["plain fit"])
     return pd.DataFrame([{"measurement": "switches", "variant": name, "device": str(device),
-                          "seconds_per_epoch": median(values), "speedup": plain / median(values), "repeats": repeats}
+                          "seconds_per_epoch": median(values), "seconds_per_epoch_min": min(values),
+                          "seconds_per_epoch_max": max(values), "speedup": plain / median(values), "repeats": repeats}
                          for name, values in seconds.items()])
 
 

@@ -241,7 +241,7 @@ def ablation_steps(device: torch.device) -> list[tuple[str, str, Switches]]:
 
 def ablation(config: Config, train: Split, device: torch.device, *, repeats: int, seed: int = 0,
              compile: bool = True, log=print) -> pd.DataFrame:
-    """Seconds per epoch of plain ``fit`` and of each change on its own (median of ``repeats``).
+    """Seconds per epoch of plain ``fit`` and of each change on its own (median, min and max of ``repeats``).
 
     The repeats are interleaved (every change once, then again) so that a slow spell of the
     machine hits all of them alike. One more row changes the training itself: 4x the batch.
@@ -269,10 +269,12 @@ def ablation(config: Config, train: Split, device: torch.device, *, repeats: int
     rows = []
     for i, (change, kind, switches) in enumerate(steps):
         ok = i not in notes and runs[i]
+        seconds = [_per_epoch(r, len(train)) for r in runs[i]] if ok else [None]
         rows.append({"change": change, "kind": kind, "switches": switches.label(), "settings": switches.changed(),
                      "status": "measured" if ok else ("failed" if notes[i].startswith("failed") else "skipped"),
-                     "note": notes.get(i, ""),
-                     "seconds_per_epoch": median(_per_epoch(r, len(train)) for r in runs[i]) if ok else None,
+                     "note": notes.get(i, ""), "seconds_per_epoch": median(seconds),
+                     "seconds_per_epoch_min": min(seconds) if ok else None,
+                     "seconds_per_epoch_max": max(seconds) if ok else None,
                      "warmup_seconds": median(r["warmup_seconds"] for r in runs[i]) if ok else None})
     frame = pd.DataFrame(rows)
     plain = frame.loc[0, "seconds_per_epoch"]

@@ -25,9 +25,44 @@ from ..train import describe_device
 
 TARGET_ACC, CH7_TARGET_ACC = 0.99, 0.995
 TARGET_MODEL = "lenet5-improved"  # the setup (mnist_lib.experiments.CONFIGS) the per-epoch target is for
-# The issue's targets, per device type (the CPU ones are for a 2-core machine).
-TARGETS = {"cpu": {"speedup_vs_baseline": 3.0, "seconds_to_99": 20.0},
+# The issues' targets, per device type (the CPU ones are for a 2-core machine: issue #18, "speed,
+# round 2"); a measure without a threshold for a device is not judged there.
+TARGETS = {"cpu": {"speedup_vs_baseline": 4.0, "seconds_to_99": 5.0, "speedup_vs_baseline_no_aug": 4.0,
+                   "canonical_time_to_99_ratio": 20.0},
            "cuda": {"speedup_vs_baseline": 20.0, "seconds_to_99": 0.5}}
+# What each judged measure promises: (measure, the target in words with {} for the threshold, better).
+MEASURES = (("speedup_vs_baseline", "mnist_lib >= {}x faster per epoch than the baseline", ">="),
+            ("seconds_to_99", f"{TARGET_ACC:.0%} test accuracy in <= {{}} s of training", "<="),
+            ("speedup_vs_baseline_no_aug", "mnist_lib >= {}x faster per epoch than the baseline, no augmentation",
+             ">="),
+            ("canonical_time_to_99_ratio", "the canonical PyTorch example >= {}x longer to 99% than mnist_lib", ">="))
+
+# How each table was measured: one stated protocol per table (written into the JSON).
+PROTOCOLS = {
+    "matmul": "best of 3 timed products of two n x n matrices per number format, after one warm-up product",
+    "comparison": "each pipeline trains `epochs` epochs on `train_images` images, `repeats` times, the pipelines "
+                  "interleaved; seconds_per_epoch: median of the steady epochs (all but each run's first) of all "
+                  "repeats, with their min and max; speedup_vs_baseline: median (min, max) over the repeats of each "
+                  "repeat's baseline / mnist_lib ratio; test accuracy evaluated after training, off the clock",
+    "comparison_no_aug": "as `comparison` (same epochs, repeats and seed), the same setup without augmentation; "
+                         "the baseline and the headline mnist_lib pipeline only",
+    "ablation": "one epoch on `sizes.ablation` images per change, the changes interleaved `repeats` times; median "
+                "(min, max) over the repeats, scaled to a 60,000-image epoch",
+    "batch_sweep": "one run per point, no repeats: the second of two epochs on `sizes.sweep` images, scaled to a "
+                   "60,000-image epoch",
+    "model_sweep": "as `batch_sweep`: one run per model, the second of two epochs, scaled",
+    "time_to_accuracy": "training seconds from the first step to the first test evaluation at or above the target "
+                        "(every 1/`sizes.evals_per_epoch` epoch, clock stopped); the speed-tuned recipe once per "
+                        "seed (`repeats` seeds: headline median, min, max); each book-settings run one seed",
+    "canonical": "one run each (the benchmark's seed), test accuracy once per epoch as the example does (clock "
+                 "stopped), at most `sizes.canonical_max_epochs` epochs, timed to `sizes.canonical_target`; "
+                 "ratio_to_library: its seconds / the speed-tuned recipe's median seconds_to_99",
+    "live": "switches: one epoch on `sizes.live` images per variant, interleaved `repeats` times, median (min, max); "
+            "workers: one run each, its last epoch",
+    "compile_cold": "one measurement in a fresh process (python -c) with empty Inductor caches: the benchmarked "
+                    "model's first compiled training step on random images at its batch size (compilation "
+                    "included), then its second step (the step alone)",
+}
 
 
 def _cpu_model() -> str:
@@ -70,20 +105,22 @@ def environment(device: torch.device) -> dict:
 def judge(result: dict) -> list[dict]:
     """PASS / FAIL of the headline numbers against :data:`TARGETS` (or why they are not judged)."""
     kind, s = result["environment"]["device"].split(":")[0], result["settings"]
-    limits, head = TARGETS.get(kind), result["headline"]
-    speedup, seconds = (limits["speedup_vs_baseline"], limits["seconds_to_99"]) if limits else (None, None)
-    rows = [{"measure": "speedup_vs_baseline",
-             "target": f"mnist_lib >= {speedup or '?'}x faster per epoch than the baseline",
-             "value": head["speedup_vs_baseline"], "threshold": speedup, "better": ">="},
-            {"measure": "seconds_to_99", "target": f"{TARGET_ACC:.0%} test accuracy in <= {seconds or '?'} s of training",
-             "value": head["seconds_to_99"], "threshold": seconds, "better": "<="}]
+    limits, head = TARGETS.get(kind) or {}, result["headline"]
+    rows = [{"measure": measure, "target": words.format(limits.get(measure) or "?"), "value": head.get(measure),
+             "threshold": limits.get(measure), "better": better} for measure, words, better in MEASURES]
     for row in rows:
         if s["quick"]:
             row["result"] = "not judged (quick run on a subset)"
-        elif limits is None:
+        elif row["threshold"] is None:
             row["result"] = f"not judged (no target for {kind})"
-        elif row["better"] == ">=" and s["model"] != TARGET_MODEL:
+        elif row["measure"] not in head:
+            row["result"] = "not judged (not measured in this result)"
+        elif row["measure"].startswith("speedup") and s["model"] != TARGET_MODEL:
             row["result"] = f"not judged (the target is for {TARGET_MODEL})"
+        elif row["value"] is None and head.get(f"{row['measure']}_at_least") is not None:
+            # the slower side never reached the target: what it trained is a lower bound of the ratio
+            row["value"] = head[f"{row['measure']}_at_least"]
+            row["result"] = ("PASS" if row["value"] >= row["threshold"] else "FAIL") + " (a lower bound: not reached)"
         elif row["value"] is None:
             row["result"] = "FAIL (not reached)"
         else:
@@ -117,7 +154,7 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
 
 # The parts of a result that are tables (lists of records in the JSON, DataFrames for the chapter).
 TABLES = ("matmul", "ablation", "skipped", "comparison", "epochs", "batch_sweep", "model_sweep", "time_to_accuracy",
-          "curves", "live", "targets")
+          "curves", "live", "targets", "comparison_no_aug", "epochs_no_aug", "canonical")
 
 
 def as_frames(result: dict) -> dict:
@@ -149,10 +186,26 @@ def stacked(results: dict[str, dict], table: str) -> pd.DataFrame:
 
 def verdicts(result: dict) -> dict[str, dict]:
     """Each target's row (``target``, ``value``, ``threshold``, ``result``: ``"PASS"``, ``"FAIL"``,
-    ``"not judged (...)"``, ...) by the headline number it judges: ``"speedup_vs_baseline"``, ``"seconds_to_99"``."""
-    measures = ("speedup_vs_baseline", "seconds_to_99")  # judge's order, for results written before "measure"
+    ``"not judged (...)"``, ...) by the headline number it judges (:data:`MEASURES`): ``"speedup_vs_baseline"``,
+    ``"seconds_to_99"``, ..."""
+    measures = [measure for measure, _, _ in MEASURES]  # judge's order, for results written before "measure"
     rows = as_frames({"targets": result["targets"]})["targets"].to_dict("records")
     return {row.get("measure") or measure: row for row, measure in zip(rows, measures)}
+
+
+PER_EPOCH_COLUMNS = ["pipeline", "how", "seconds_per_epoch", "seconds_per_epoch_min", "seconds_per_epoch_max",
+                     "images_per_second", "first_epoch_seconds", "warmup_seconds", "speedup_vs_baseline",
+                     "speedup_vs_baseline_min", "speedup_vs_baseline_max", "test_acc", "host_peak_mb", "host_added_mb",
+                     "device_peak_mb"]
+
+
+def _cold(result: dict) -> str:
+    cold = result.get("compile_cold") or {}
+    if cold.get("compile_cold_seconds") is None:
+        return cold.get("note") or "not measured"
+    return (f"{cold['compile_cold_seconds']:.3g} s for the first step, then {cold['step_seconds']:.3g} s a step "
+            f"({cold['config']}, batch {cold['batch_size']}, {cold['backend']}; process start-up "
+            f"{cold['startup_seconds']:.3g} s)")
 
 
 def format_report(result: dict) -> str:
@@ -175,12 +228,12 @@ def format_report(result: dict) -> str:
         f"baseline DataLoader workers: {workers['chosen']} ({workers['how']}{'; ' + trials if trials else ''})",
         f"\nPer epoch ({s['train_images']:,} images, {s['epochs']} epoch(s) x {s['repeats']} repeat(s), same model, "
         "hyperparameters and seed):",
-        table(result["comparison"], ["pipeline", "how", "seconds_per_epoch", "images_per_second",
-                                     "first_epoch_seconds", "warmup_seconds", "speedup_vs_baseline", "test_acc",
-                                     "host_peak_mb", "host_added_mb", "device_peak_mb"]),
+        table(result["comparison"], PER_EPOCH_COLUMNS),
+        "\nPer epoch without augmentation (the same protocol):",
+        table(result.get("comparison_no_aug", []), PER_EPOCH_COLUMNS),
         f"\nAblation (one change at a time from plain fit; {s['sizes']['ablation']:,} images, scaled to an epoch):",
-        table(result["ablation"], ["change", "status", "seconds_per_epoch", "speedup_vs_plain", "warmup_seconds",
-                                   "note"]),
+        table(result["ablation"], ["change", "status", "seconds_per_epoch", "seconds_per_epoch_min",
+                                   "seconds_per_epoch_max", "speedup_vs_plain", "warmup_seconds", "note"]),
         f"fast preset (changes >= {s['min_gain_for_fast_preset']}x): {result['fast_switches']}"
         + (f" [{result['fast_switches_note']}]" if result.get("fast_switches_note") else ""),
         f"\nBatch size ({s['sizes']['sweep']:,} images, scaled to an epoch):",
@@ -194,10 +247,18 @@ def format_report(result: dict) -> str:
         f"chapter 7 (time to {result['chapter7']['target']:.1%}):\n  " + table(
             [result["chapter7"]["run"]], ["run", "reached", "seconds_to_target", "warmup_seconds", "epochs_trained",
                                           "final_test_acc"]).replace("\n", "\n  "),
+        f"\nThe canonical PyTorch MNIST example (pytorch/examples mnist/main.py), time to "
+        f"{s['sizes'].get('canonical_target', TARGET_ACC):.0%} (evaluated once per epoch; ratio to mnist_lib's "
+        "speed-tuned recipe):",
+        table(result.get("canonical", []), ["run", "reached", "seconds_to_target", "epochs_trained", "final_test_acc",
+                                            "ratio_to_library"]),
+        "torch.compile cold start (first compiled step in a fresh process, empty caches): " + _cold(result),
         "\nLive timings (chapter 9's; seconds per 60,000-image epoch):",
         table(result["live"], ["measurement", "variant", "device", "seconds_per_epoch", "speedup"]),
         f"\nHeadline: mnist_lib {head['lib_epoch_seconds']:.3g} s/epoch vs baseline "
-        f"{head['baseline_epoch_seconds']:.3g} s/epoch ({head['speedup_vs_baseline']:.2f}x); time to 99%: "
+        f"{head['baseline_epoch_seconds']:.3g} s/epoch ({head['speedup_vs_baseline']:.2f}x"
+        + (f"; {head['speedup_vs_baseline_no_aug']:.2f}x without augmentation"
+           if head.get("speedup_vs_baseline_no_aug") is not None else "") + "); time to 99%: "
         + (f"{head['seconds_to_99']:.3g} s" if head["seconds_to_99"] is not None else "not reached")
         + f" (+ {head['warmup_seconds'] or 0:.3g} s warm-up)",
         "\nTargets:",
