@@ -16,11 +16,14 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import filelock
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -54,10 +57,15 @@ def run_chapter(path: Path, profile: str) -> float:
         backup = Path(tmp) / path.name
         shutil.copy2(path, backup)
         start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "jupyter", "execute", "--inplace", "--timeout=-1", str(path)],
+                                 env=env, start_new_session=True)  # its own group: the kernel goes with it
         try:
-            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", "--timeout=-1", str(path)],
-                           env=env, check=True)
-        except BaseException:  # a failed cell or Ctrl-C: never leave a half-run chapter behind
+            if child.wait() != 0:
+                raise subprocess.CalledProcessError(child.returncode, child.args)
+        except BaseException:  # a failed cell, Ctrl-C or kill: stop the run, never leave a half-run chapter behind
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
             shutil.copy2(backup, path)
             raise
     return time.perf_counter() - start
@@ -66,17 +74,22 @@ def run_chapter(path: Path, profile: str) -> float:
 def record(profile: str, name: str, seconds: float) -> Path:
     """Merge one chapter's time into bench/<profile>.json."""
     out = ROOT / "bench" / f"{profile}.json"
-    data = json.loads(out.read_text()) if out.exists() else {"profile": profile, "chapters": {}, "runs": {}}
-    data["chapters"][name] = round(seconds, 1)
-    data["runs"][name] = {"seconds": round(seconds, 1), "machine": machine(), "commit": commit(),
-                          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    data["total_seconds"] = round(sum(data["chapters"].values()), 1)
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    with filelock.FileLock(out.parent / f".{out.name}.lock"):  # chapters may run side by side
+        data = json.loads(out.read_text()) if out.exists() else {"profile": profile, "chapters": {}, "runs": {}}
+        data["chapters"][name] = round(seconds, 1)
+        data["runs"][name] = {
+            "seconds": round(seconds, 1), "machine": machine(), "commit": commit(),
+            "threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()),
+            "alongside": os.environ.get("MNIST_ALONGSIDE", ""),  # other work sharing the CPU during the run
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        data["total_seconds"] = round(sum(data["chapters"].values()), 1)
+        out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` restores the chapter like Ctrl-C does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=os.environ.get("MNIST_PROFILE", "full"))
     parser.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 02 07 (default: all)")
