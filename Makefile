@@ -34,10 +34,11 @@ test: unit chapters-smoke book-check browser  ## the whole test suite
 
 unit: $(STAMP)  ## ruff (errors only), then the library unit tests (CPU, small data)
 	$(BIN)/ruff check mnist_lib tests
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser --ignore=tests/solutions
 
-chapters-smoke: $(STAMP)  ## execute every chapter under the smoke profile and compare checked cells (nbval)
+chapters-smoke: $(STAMP)  ## execute every chapter under the smoke profile and compare checked cells (nbval); then run the solutions' code
 	MNIST_PROFILE=smoke MNIST_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q chapters
+	MNIST_PROFILE=smoke MNIST_PROGRESS=0 $(BIN)/python -m pytest -q tests/solutions
 
 book-check: $(STAMP)  ## build the website with warnings as errors (broken references, missing glue)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going

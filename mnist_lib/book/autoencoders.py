@@ -24,15 +24,15 @@ WIDE = (512, 256)
 
 
 def code_classifier(autoencoder: nn.Module, code: int, name: str, hidden: int = 64, epochs: int = 5,
-                    schedule: str = "constant") -> Config:
+                    schedule: str = "constant", lr: float = 1e-3, batch_size: int = 128) -> Config:
     """A setup that trains ``code -> hidden -> 10`` on the frozen encoder of a trained ``autoencoder``.
 
-    Adam 0.001, batches of 128. The classifier scales its input as the autoencoder does
+    Adam, by default with learning rate 0.001 and batches of 128 (the book's recipe). The classifier scales its input as the autoencoder does
     (its ``standardize`` layer); ``code`` must be the autoencoder's code size.
     """
     scale = (autoencoder.standardize.mean.item(), autoencoder.standardize.std.item())
     model = partial(CodeClassifier, autoencoder.encoder, code, hidden, input_scale=scale)
-    return Config(name, model, lr=1e-3, schedule=schedule, batch_size=128, epochs=epochs)
+    return Config(name, model, lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs)
 
 
 def classify_codes(runs: Runs, config: str, code: int, data: MNIST, name: str, *,

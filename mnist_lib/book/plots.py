@@ -270,3 +270,53 @@ def robustness(frame: pd.DataFrame, title: str = "Test accuracy on moved and tur
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- Concept figures drawn from a model (no training needed) ---
+
+_KIND_COLOURS = {"Standardize": "#bbbbbb", "Conv2d": "#4c72b0", "ConvTranspose2d": "#4c72b0",
+                 "MaxPool2d": "#55a868", "AvgPool2d": "#55a868", "Linear": "#c44e52",
+                 "BatchNorm2d": "#8172b3", "BatchNorm1d": "#8172b3", "Dropout": "#937860",
+                 "Flatten": "#dddddd", "Unflatten": "#dddddd"}
+
+
+def architecture(model: torch.nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28), title: str = "",
+                 max_per_row: int = 16) -> Figure:
+    """The network as a row of boxes, one per layer of :func:`~mnist_lib.models.layer_table`.
+
+    A box's height grows with the logarithm of the numbers the layer outputs, so the reader
+    sees where the network shrinks the image; under each box are its output shape and its
+    parameter count. Activations (ReLU, tanh, ...) are drawn as thin grey boxes. Long networks
+    wrap after ``max_per_row`` layers.
+    """
+    from ..models import layer_table  # here, not at the top: models must not depend on plots
+
+    shape = "x".join(map(str, input_shape[1:]))
+    table = pd.concat([pd.DataFrame([{"layer": "input", "type": "input", "output shape": shape, "parameters": 0}]),
+                       layer_table(model, input_shape)], ignore_index=True)
+    sizes = [int(np.prod([int(d) for d in s.split("x")])) for s in table["output shape"]]
+    rows = -(-len(table) // max_per_row)
+    fig, axes = plt.subplots(rows, 1, figsize=(min(len(table), max_per_row) * 1.05 + 0.5, 2.6 * rows), squeeze=False)
+    top = np.log10(max(sizes))
+    for i, ((_, layer), size) in enumerate(zip(table.iterrows(), sizes)):
+        ax, x = axes[i // max_per_row, 0], i % max_per_row
+        kind = layer["type"]
+        height = 0.1 + 0.9 * np.log10(max(size, 1)) / top
+        thin = kind not in _KIND_COLOURS and kind != "input"
+        width = 0.25 if thin else 0.7
+        ax.add_patch(plt.Rectangle((x - width / 2, -height / 2), width, height,
+                                   color=_KIND_COLOURS.get(kind, "#e5e5e5" if thin else "#64b5cd")))
+        ax.text(x, height / 2 + 0.06, kind.replace("BatchNorm", "BN"), ha="center", va="bottom", fontsize=7,
+                rotation=30 if thin else 0)
+        ax.text(x, -height / 2 - 0.06, layer["output shape"], ha="center", va="top", fontsize=7)
+        if layer["parameters"]:
+            ax.text(x, -height / 2 - 0.22, f"{layer['parameters']:,} w", ha="center", va="top", fontsize=7,
+                    color="#c44e52")
+    for ax in axes[:, 0]:
+        ax.axhline(0, color="#888888", lw=0.6, zorder=0)  # the data flows left to right along this line
+        ax.set(xlim=(-0.6, max_per_row - 0.4 if rows > 1 else len(table) - 0.4), ylim=(-0.9, 0.85))
+        ax.axis("off")
+    total = int(table["parameters"].sum())
+    fig.suptitle(title or f"{type(model).__name__}: {total:,} weights (red: weights per layer)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -82,3 +82,38 @@ def test_chapters_have_repository_and_launch_buttons(driver, site):
     }
     absent = [name for name, href in expected.items() if not any(link.startswith(href) for link in links)]
     assert not absent, f"{page}: no link for {absent} (links: {[link for link in links if 'http' in link]})"
+
+
+# What a chapter page shows before the reader clicks anything.
+READING_VIEW = """
+const visible = e => !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+const dropdowns = Array.from(document.querySelectorAll("details.sd-dropdown"));
+const solutions = dropdowns.filter(d => /Solution/.test(d.querySelector("summary")?.innerText || ""));
+const hidden = Array.from(document.querySelectorAll(".cell.tag_hide-input"));
+const figures = Array.from(document.querySelectorAll("figure"));
+const outputImages = Array.from(document.querySelectorAll(".cell_output img"));
+return {
+  solutions: solutions.length,
+  solutionsOpen: solutions.filter(d => d.open || Array.from(d.children).slice(1).some(visible)).map(d => d.querySelector("summary").innerText),
+  hideInput: hidden.length,
+  hideInputShown: hidden.filter(c => visible(c.querySelector(".cell_input"))).length,
+  importsShown: Array.from(document.querySelectorAll(".cell_input")).filter(i => visible(i) && /^\\s*(import|from) \\w/m.test(i.innerText)).length,
+  figures: figures.length,
+  uncaptioned: figures.filter(f => !f.querySelector(".caption-number")).map(f => f.id),
+  unnumberedImages: outputImages.filter(img => !img.closest("figure")).length,
+};
+"""
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_shows_the_story_and_hides_the_rest(driver, site, page):
+    """Solutions collapsed, boilerplate (imports, glue) collapsed, every figure numbered with a caption."""
+    open_page(driver, site + page)
+    view = driver.execute_script(READING_VIEW)
+    screenshot(driver, SCREENSHOTS / "reading_view" / (page.removesuffix(".html").replace("/", "__") + ".png"))
+    assert view["solutions"] >= 1, f"{page}: no solution dropdowns"
+    assert not view["solutionsOpen"], f"{page}: solutions open before any click: {view['solutionsOpen']}"
+    assert view["hideInput"] >= 1 and view["hideInputShown"] == 0, f"{page}: hidden code cells shown: {view}"
+    assert view["importsShown"] == 0, f"{page}: a code cell with imports is shown on the website: {view}"
+    assert not view["uncaptioned"], f"{page}: figures without a number and caption: {view['uncaptioned']}"
+    assert view["unnumberedImages"] == 0, f"{page}: {view['unnumberedImages']} output figure(s) outside a numbered figure"
