@@ -116,7 +116,7 @@ class LeNet5(nn.Module):
 
     Args:
         act: the activation (``tanh`` as in the paper, ``sigmoid``, ``relu``, ``elu``).
-        pool: ``"avg"`` (the paper's subsampling) or ``"max"`` (the reports' choice).
+        pool: ``"avg"`` (the paper's subsampling, and the CUHK report's) or ``"max"`` (the ANU reports').
         dropout: dropout probability before the output layer (0: none).
         input_scale: the (mean, std) that standardises the [0, 1] pixels (first layer).
     """

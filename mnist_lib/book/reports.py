@@ -30,6 +30,9 @@ REPORTS: dict[str, dict[str, float]] = {
     },
     "cuhk": {  # "Handwritten digit recognition using CNN"
         "lenet_val_acc": 0.9836,
+        "lenet_val_loss": 0.0552,
+        "lenet_train_acc": 0.9879,  # after the 20th epoch, as its training loop reports it
+        "lenet_train_loss": 0.0397,
         "train_seconds": 73,
     },
     "lecun1998": {  # "Gradient-Based Learning Applied to Document Recognition"
