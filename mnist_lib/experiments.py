@@ -164,6 +164,11 @@ JETIR_CONFIGS = [
 ]
 # The book's deeper CNN: the report's layers with both dropouts.
 DEEPCNN = JETIR_CONFIGS[2]
+# The twins of the report's conclusion: case 2 (two convolutions, each followed by pooling, two
+# dropouts) is JETIR_CONFIGS[3]; case 6 is the same with one dropout (the report puts its dropout
+# at the first dense layer: here the one after it, before the output).
+JETIR_CASE2 = JETIR_CONFIGS[3]
+JETIR_CASE6 = deepcnn_variant(1, (0.0, 0.5))
 
 # Chapter 7: the deeper CNN with batch normalisation, trained on distorted digits (random
 # affine maps) with a one-cycle learning rate; the channels-last layout makes it faster, and
