@@ -18,6 +18,8 @@ import pytest
 from nbclient import NotebookClient
 
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"
+# Read at import: the suite's autouse fixture clears MNIST_PROFILE before each test runs.
+PROFILE = os.environ.get("MNIST_PROFILE")
 # A dropdown fence of three or more backticks or colons, up to the same fence closing it.
 SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{dropdown\} Solution[^\n]*\n(?P<body>.*?)^(?P=fence)\s*$", re.S | re.M)
 PYTHON = re.compile(r"^```python\n(?P<code>.*?)^```\s*$", re.S | re.M)
@@ -45,7 +47,7 @@ WITH_CODE = [path.name for path in sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
 
 @pytest.mark.parametrize("chapter", WITH_CODE)
 def test_solution_code_runs_after_the_chapter(chapter, monkeypatch):
-    if os.environ.get("MNIST_PROFILE") != "smoke":
+    if PROFILE != "smoke":
         pytest.skip("run under the smoke profile: make chapters-smoke")
     notebook = nbformat.read(CHAPTERS / chapter, as_version=4)
     blocks = solution_code(notebook)
@@ -54,6 +56,7 @@ def test_solution_code_runs_after_the_chapter(chapter, monkeypatch):
             cell.outputs = []
     notebook.cells += [nbformat.v4.new_code_cell(f"# solution code block {i + 1} of {len(blocks)}\n{code}")
                        for i, code in enumerate(blocks)]
+    monkeypatch.setenv("MNIST_PROFILE", "smoke")  # for the kernel, which inherits this environment
     monkeypatch.setenv("MNIST_PROGRESS", "0")
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(CHAPTERS)}}).execute()
