@@ -102,14 +102,8 @@ MLP300_ADAM = Config(
     epochs=6,
 )
 # The ANU CNN report's MLP: 784-100-10 sigmoid trained with plain mini-batch SGD.
-MLP100_SGD = Config(
-    "MLP 784-100-10, SGD",
-    partial(MLP, (784, 100, 10), "sigmoid", input_scale=UNIT),
-    optimizer="sgd",
-    lr=0.5,
-    batch_size=32,
-    epochs=10,
-)
+MLP100_SGD = Config("MLP 784-100-10, SGD", partial(MLP, (784, 100, 10), "sigmoid", input_scale=UNIT),
+                    optimizer="sgd", lr=0.5, batch_size=32, epochs=10)
 
 # The ANU neural-network report's autoencoders: a 6-unit code, batch 128, lr 0.005,
 # 20 epochs (Adam); pixels in [0, 1] compared by binary cross-entropy.
