@@ -27,8 +27,9 @@ def code_classifier(autoencoder: nn.Module, code: int, name: str, hidden: int = 
                     schedule: str = "constant", lr: float = 1e-3, batch_size: int = 128) -> Config:
     """A setup that trains ``code -> hidden -> 10`` on the frozen encoder of a trained ``autoencoder``.
 
-    Adam, by default with learning rate 0.001 and batches of 128 (the book's recipe). The classifier scales its input as the autoencoder does
-    (its ``standardize`` layer); ``code`` must be the autoencoder's code size.
+    Adam, by default with learning rate 0.001 and batches of 128 (the book's recipe). The
+    classifier scales its input as the autoencoder does (its ``standardize`` layer); ``code``
+    must be the autoencoder's code size.
     """
     scale = (autoencoder.standardize.mean.item(), autoencoder.standardize.std.item())
     model = partial(CodeClassifier, autoencoder.encoder, code, hidden, input_scale=scale)

@@ -56,7 +56,7 @@ def knn_vote(neighbour_labels: torch.Tensor, k: int) -> torch.Tensor:
     votes = F.one_hot(neighbour_labels[:, :k], 10).float()
     # A tiny bonus that shrinks with the rank breaks ties in favour of the nearer neighbour, never a real majority.
     bonus = torch.linspace(1e-3, 0, k, device=votes.device)[None, :, None]
-    return (votes + votes * bonus).sum(1).argmax(1)
+    return (votes * (1 + bonus)).sum(1).argmax(1)
 
 
 def choose_k(train_images: torch.Tensor, train_labels: torch.Tensor, val_images: torch.Tensor,
