@@ -34,6 +34,7 @@ from .profiles import profile
 from .train import History, choose_device, evaluate, fit, seed_everything, show_progress
 
 UNIT = (0.0, 1.0)  # a model's input_scale that keeps pixels in [0, 1], as Keras tutorials do
+TRAIN_EVAL_SIZE = 10_000  # training images evaluated in eval mode after each epoch (train_eval_acc)
 
 # Losses by name: classification, and reconstruction of [0, 1] pixels.
 LOSSES: dict[str, Callable] = {
@@ -91,8 +92,8 @@ class Config:
         return replace(self, **changes)
 
 
-# The ANU neural-network report's MLP: 784-300-10 sigmoid, cross-entropy, Adam lr 0.005,
-# batch 100, 6 epochs; Keras defaults (pixels in [0, 1], Glorot initialisation).
+# The ANU NN report's MLP: 784-300-10 sigmoid, PyTorch's cross-entropy and Adam lr 0.005, batch 100,
+# 6 epochs. It names no pixel scale or initialisation: [0, 1] pixels and Glorot's are the book's choice.
 MLP300_ADAM = Config(
     "MLP 784-300-10, Adam",
     partial(MLP, (784, 300, 10), "sigmoid", init="glorot", input_scale=UNIT),
@@ -158,9 +159,8 @@ JETIR_CONFIGS = [
 ]
 # The book's deeper CNN: the report's layers with both dropouts.
 DEEPCNN = JETIR_CONFIGS[2]
-# The twins of the report's conclusion: case 2 (two convolutions, each followed by pooling, two
-# dropouts) is JETIR_CONFIGS[3]; case 6 is the same with one dropout (the report puts its dropout
-# at the first dense layer: here the one after it, before the output).
+# The twins of the report's conclusion: case 2 (two convolutions, each followed by pooling, two dropouts);
+# case 6, the same with one dropout (the report's at the first dense layer; here the one before the output).
 JETIR_CASE2 = JETIR_CONFIGS[3]
 JETIR_CASE6 = deepcnn_variant(1, (0.0, 0.5))
 
@@ -169,8 +169,7 @@ JETIR_CASE6 = deepcnn_variant(1, (0.0, 0.5))
 # bfloat16 mixed precision faster on hardware with bfloat16 (it rounds the forward pass).
 # Independently seeded copies form the committee.
 DISTORTIONS = RandomAffine(degrees=10, scale=0.1, shift=2)
-# The same maps plus Simard et al.'s elastic field, as Ciresan et al. trained: chapter 7
-# measures whether the field helps a network this size.
+# The same maps plus Simard et al.'s elastic field, as Ciresan et al. trained (does it help a network this size?).
 ELASTIC_DISTORTIONS = ElasticAffine(degrees=10, scale=0.1, shift=2, alpha=34.0, sigma=5.0)
 FAST = dict(amp=True, channels_last=True)
 BEST_SINGLE = Config("BN-CNN, distorted digits", BNCNN, lr=3e-3, schedule="onecycle", batch_size=128,
@@ -223,7 +222,9 @@ def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool |
     """Train ``config`` once with ``seed``; the test set (and val, if any) is evaluated each epoch."""
     seed_everything(seed)
     model = config.model()
-    evals = {"test": data.test} | ({"val": data.val} if data.val is not None else {})
+    # train_eval: accuracy in eval mode on fixed training images (fit's train_acc: a train-mode running mean)
+    evals = {"test": data.test} | ({"val": data.val} if data.val is not None else {}) \
+        | {"train_eval": data.train.head(TRAIN_EVAL_SIZE)}
     history = fit(model, data.train, evals=evals, seed=seed, device=device, progress=progress,
                   **config.fit_kwargs(epochs=profile().epochs(config.epochs)))
     return model, history
@@ -233,9 +234,9 @@ def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool |
 class Runs:
     """Results of :func:`run_seeds`.
 
-    ``epochs``: one row per config, seed and epoch (``train_loss``, ``train_acc``,
-    ``test_loss``, ``test_acc``, ``seconds``, ...). ``steps``: one row per config, seed
-    and training step (``loss``). ``models``: the trained models, by (config, seed).
+    ``epochs``: one row per config, seed and epoch (``train_acc``: a running mean in train
+    mode; ``train_eval_acc``: eval mode, epoch's end; ``test_acc``, ...). ``steps``: one row
+    per config, seed and training step (``loss``). ``models``: the trained models, by (config, seed).
     ``workers``: how many runs trained at a time.
     """
 

@@ -14,7 +14,7 @@ from mnist_lib.book import plots  # noqa: E402
 from mnist_lib.book.reports import PUBLISHED, REPORTS  # noqa: E402
 from mnist_lib.experiments import (AUTOENCODER, CONFIGS, JETIR_CONFIGS, UNIT, Config, epochs_to,  # noqa: E402
                                    run_jobs, run_seeds, train_size_sweep)
-from mnist_lib.models import MLP  # noqa: E402
+from mnist_lib.models import MLP, LeNet5  # noqa: E402
 
 TINY = Config("tiny", partial(MLP, (784, 16, 10), "relu"), lr=0.01, batch_size=64, epochs=2)
 
@@ -172,3 +172,16 @@ def test_every_named_config_can_go_to_a_worker():
     named = list(CONFIGS.values()) + JETIR_CONFIGS + experiments.ROBUSTNESS_CONFIGS + [experiments.ELASTIC_SINGLE]
     for config in named:
         assert pickle.loads(pickle.dumps(config)).name == config.name
+
+
+def test_runs_record_training_accuracy_in_eval_mode(small, monkeypatch):
+    # fit's train_acc is a running mean in train mode (dropout on); train_eval_acc evaluates the
+    # finished epoch's network in eval mode on the first TRAIN_EVAL_SIZE training images.
+    monkeypatch.setattr(experiments, "TRAIN_EVAL_SIZE", 200)
+    dropout = TINY.with_(name="LeNet-5, dropout", model=partial(LeNet5, "relu", "max", 0.5), epochs=1)
+    runs = run_seeds(dropout, seeds=[0], data=small, progress=False)
+    model = runs.models[dropout.name, 0]
+    expected = experiments.evaluate(model, small.train.head(200))["acc"]
+    row = runs.final().iloc[0]
+    assert row["train_eval_acc"] == pytest.approx(expected)
+    assert row["train_eval_acc"] != row["train_acc"]
