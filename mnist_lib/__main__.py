@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import data as data_mod
 from . import files, saved
+from .book import redraw
 from .checkpoint import CheckpointError
 from .experiments import CONFIGS, LOSSES, Config
 from .models import count_parameters
@@ -181,16 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--limit", type=positive_int, help="train on the first N images only (a quick try)")
     ship.add_argument("--device", type=device_name, help="cpu, cuda, cuda:N or mps (default: the best available)")
     ship.add_argument("--no-progress", action="store_true", help="no progress bar")
+    redraw.add_parser(lambda *args, **kwargs: command(commands, *args, **kwargs))
     return parser
-
-
-def pixel_stats(split: data_mod.Split) -> tuple[float, float]:
-    """Mean and standard deviation of a split's pixels on the [0, 1] scale (from a histogram: no float copy)."""
-    counts = torch.bincount(split.images.flatten(), minlength=256).double()
-    levels = torch.arange(256, dtype=torch.float64) / 255
-    mean = (counts * levels).sum() / counts.sum()
-    std = ((counts * (levels - mean) ** 2).sum() / counts.sum()).sqrt()
-    return mean.item(), std.item()
 
 
 def format_epoch(record: dict) -> str:
@@ -232,7 +225,7 @@ def for_other_data(model: nn.Module, data: data_mod.MNIST, folder: Path) -> None
     if (model.standardize.mean.item(), model.standardize.std.item()) == (0.0, 1.0):
         print(f"{folder} holds other data than MNIST; this setup keeps the pixels in [0, 1]")
         return
-    mean, std = pixel_stats(data.train)
+    mean, std = data_mod.pixel_stats(data.train)
     if not std > 0:
         raise data_mod.MNISTDataError(folder, "training images with more than one grey level",
                                       f"every pixel {mean * 255:.0f}", "check the files")
@@ -307,7 +300,7 @@ def cmd_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     elif data_mod.is_original_mnist(args.data):
         print(f"{folder}: the original MNIST (checksums match)")
     else:
-        mean, std = pixel_stats(data.train)
+        mean, std = data_mod.pixel_stats(data.train)
         print(f"{folder}: other data than MNIST (checksums differ); training pixels: mean {mean:.4f}, std {std:.4f}")
     for name, split in (("train", data.train), ("test", data.test)):
         print(f"  {name}: images {tuple(split.images.shape)} {split.images.dtype}, labels {tuple(split.labels.shape)} {split.labels.dtype}")
@@ -383,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # named by the command's own parser, so the hint is its --help
         args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = {"train": cmd_train, "data": cmd_data, "doctor": cmd_doctor, "export-web": cmd_export_web,
-               "bench": cmd_bench, "predict": cmd_predict, "ship": cmd_ship}[args.command]
+               "bench": cmd_bench, "predict": cmd_predict, "ship": cmd_ship, "figure": redraw.run}[args.command]
     with warnings.catch_warnings():  # restores warnings.showwarning afterwards
         warnings.showwarning = show_warning
         try:

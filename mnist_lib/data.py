@@ -190,3 +190,11 @@ class DeviceLoader:
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]
 
+
+def pixel_stats(split: Split) -> tuple[float, float]:
+    """Mean and standard deviation of a split's pixels on the [0, 1] scale (from a histogram: no float copy)."""
+    counts = torch.bincount(split.images.flatten(), minlength=256).double()
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    mean = (counts * levels).sum() / counts.sum()
+    std = ((counts * (levels - mean) ** 2).sum() / counts.sum()).sqrt()
+    return mean.item(), std.item()

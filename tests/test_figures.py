@@ -1,0 +1,76 @@
+"""The results store and the figure command: every figure redraws from the committed results."""
+
+import json
+import time
+
+import matplotlib
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from mnist_lib.__main__ import main  # noqa: E402
+from mnist_lib.book import store  # noqa: E402
+from mnist_lib.book.figures import FIGURES, draw  # noqa: E402
+from mnist_lib.paths import CHECKOUT  # noqa: E402
+
+COMMITTED = CHECKOUT / "results"
+
+
+def test_a_saved_result_loads_back_with_how_it_was_made(tmp_path, monkeypatch):
+    monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
+    frame = pd.DataFrame({"config": ["a", "b"], "seed": [0, 1], "test_acc": [0.9876, 0.9912]})
+    store.save("example", frame, "00_test")
+    pd.testing.assert_frame_equal(store.load("example"), frame)
+    meta = json.loads((tmp_path / "example.json").read_text())
+    assert meta["chapter"] == "00_test" and meta["rows"] == 2
+    assert {"profile", "code", "machine", "date"} <= set(meta)
+
+
+def test_quick_profiles_never_write_the_committed_results(monkeypatch):
+    monkeypatch.delenv(store.ENV_VAR, raising=False)
+    assert store.root("full") == COMMITTED
+    assert store.root("smoke") != COMMITTED
+
+
+def test_a_missing_result_says_how_to_make_it(tmp_path):
+    with pytest.raises(store.ResultNotFound, match="run the chapter"):
+        store.load("nothing", tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_figure_draws_from_the_committed_results(name):
+    spec = FIGURES[name]
+    for result in spec.results:
+        assert (COMMITTED / f"{result}.csv").is_file(), f"{result} missing: re-execute {spec.chapter} (full)"
+        assert store.about(result, COMMITTED)["profile"] == "full"
+    fig = draw(name, COMMITTED)
+    assert fig.axes and all(ax.has_data() for ax in fig.axes)
+
+
+def test_the_figure_command_lists_and_redraws(tmp_path, capsys):
+    assert main(["figure", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == list(FIGURES)
+    name = next(iter(FIGURES))
+    out = tmp_path / "figure.svg"
+    start = time.perf_counter()
+    assert main(["figure", name, "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000 and time.perf_counter() - start < 30  # generous: the benchmark times it
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["figure"], "name a figure"),
+    (["figure", "no-such-figure"], "no figure named"),
+    (["figure", "deepcnn-configs", "--out", "figure.txt"], "must end in"),
+])
+def test_the_figure_command_refuses_bad_input_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_figure_without_results_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
+    assert main(["figure", "deepcnn-configs", "--out", str(tmp_path / "x.png")]) == 1
+    assert "no result 'deepcnn_final'" in capsys.readouterr().err
