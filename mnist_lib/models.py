@@ -189,22 +189,30 @@ class BNCNN(nn.Module):
     normalisation (which lets a higher learning rate train stably) and ReLU; dropout
     before the output layer. ``padding=1`` keeps each map's size through its
     convolution ("same"), at about twice the arithmetic of ``padding=0`` ("valid").
+    ``batch_norm=False`` (with biases instead) and ``flatten_dropout`` undo two of chapter
+    7's changes to chapter 6's network, for its ablation.
     """
 
-    def __init__(self, dense: int = 128, dropout: float = 0.3, padding: int = 0, *,
-                 input_scale: InputScale = (MEAN, STD)):
+    def __init__(self, dense: int = 128, dropout: float = 0.3, padding: int = 0, *, batch_norm: bool = True,
+                 flatten_dropout: float = 0.0, input_scale: InputScale = (MEAN, STD)):
         super().__init__()
         self.standardize = Standardize(*input_scale)
 
+        def norm(kind: type[nn.Module], n: int) -> list[nn.Module]:
+            # Without batch norm (chapter 7's ablation) the layers get their biases back.
+            return [kind(n)] if batch_norm else []
+
         def conv(c_in: int, c_out: int) -> list[nn.Module]:
             # No conv bias: the batch norm's shift that follows does its job.
-            return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=not batch_norm), *norm(nn.BatchNorm2d, c_out),
+                    nn.ReLU()]
 
         self.features = nn.Sequential(*conv(1, 32), nn.MaxPool2d(2), *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2))
         size = 7 if padding else 4  # 28 -> 14 -> 7, or 26 -> 13 -> 11 -> 9 -> 4
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64 * size * size, dense, bias=False), nn.BatchNorm1d(dense), nn.ReLU(),
+            *([nn.Dropout(flatten_dropout)] if flatten_dropout else []),  # chapter 6's first dropout (ablation)
+            nn.Linear(64 * size * size, dense, bias=not batch_norm), *norm(nn.BatchNorm1d, dense), nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(dense, 10),
         )

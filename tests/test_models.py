@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from mnist_lib.models import (BNCNN, MLP, Autoencoder, CodeClassifier, Committee, ConvAutoencoder, DeepCNN, LeNet5,
                               Standardize, activation, count_parameters, layer_table, pooling)
@@ -98,3 +99,17 @@ def test_committee_returns_the_log_of_the_averaged_probabilities():
 def test_bad_options_raise_value_error(bad):
     with pytest.raises(ValueError):
         bad()
+
+
+def test_bncnn_ablations_undo_one_change_each():
+    default, plain = BNCNN(), BNCNN(batch_norm=False)
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d)
+    assert sum(isinstance(m, norms) for m in default.modules()) == 4
+    assert not any(isinstance(m, norms) for m in plain.modules())
+    assert all(m.bias is not None for m in plain.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    head = BNCNN(100, 0.5, flatten_dropout=0.25).classifier
+    assert [m.p for m in head if isinstance(m, nn.Dropout)] == [0.25, 0.5]
+    # The default keeps its layer indices, so that the shipped committee's weights still load.
+    assert [k for k in default.state_dict() if "classifier" in k][0] == "classifier.1.weight"
+    for model in (plain, BNCNN(flatten_dropout=0.25)):
+        assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
