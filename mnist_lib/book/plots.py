@@ -281,20 +281,22 @@ _KIND_COLOURS = {"Standardize": "#bbbbbb", "Conv2d": "#4c72b0", "ConvTranspose2d
                  "Flatten": "#dddddd", "Unflatten": "#dddddd"}
 
 
-def architecture(model: torch.nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28), title: str = "",
-                 max_per_row: int = 16) -> Figure:
+def architecture(model: torch.nn.Module | pd.DataFrame, input_shape: tuple[int, ...] = (1, 1, 28, 28),
+                 title: str = "", max_per_row: int = 16) -> Figure:
     """The network as a row of boxes, one per layer of :func:`~mnist_lib.models.layer_table`.
 
-    A box's height grows with the logarithm of the numbers the layer outputs, so the reader
-    sees where the network shrinks the image; under each box are its output shape and its
+    ``model`` is a network or its layer table (e.g. one kept in the results store). A box's
+    height grows with the logarithm of the numbers the layer outputs, so the reader sees
+    where the network shrinks the image; under each box are its output shape and its
     parameter count. Activations (ReLU, tanh, ...) are drawn as thin grey boxes. Long networks
     wrap after ``max_per_row`` layers.
     """
     from ..models import layer_table  # here, not at the top: models must not depend on plots
 
     shape = "x".join(map(str, input_shape[1:]))
+    layers = model if isinstance(model, pd.DataFrame) else layer_table(model, input_shape)
     table = pd.concat([pd.DataFrame([{"layer": "input", "type": "input", "output shape": shape, "parameters": 0}]),
-                       layer_table(model, input_shape)], ignore_index=True)
+                       layers], ignore_index=True)
     sizes = [int(np.prod([int(d) for d in s.split("x")])) for s in table["output shape"]]
     rows = -(-len(table) // max_per_row)
     fig, axes = plt.subplots(rows, 1, figsize=(min(len(table), max_per_row) * 1.05 + 0.5, 2.6 * rows), squeeze=False)
@@ -318,6 +320,7 @@ def architecture(model: torch.nn.Module, input_shape: tuple[int, ...] = (1, 1, 2
         ax.set(xlim=(-0.6, max_per_row - 0.4 if rows > 1 else len(table) - 0.4), ylim=(-0.9, 0.85))
         ax.axis("off")
     total = int(table["parameters"].sum())
-    fig.suptitle(title or f"{type(model).__name__}: {total:,} weights (red: weights per layer)", fontsize=10)
+    name = "" if isinstance(model, pd.DataFrame) else f"{type(model).__name__}: "
+    fig.suptitle(title or f"{name}{total:,} weights (red: weights per layer)", fontsize=10)
     fig.tight_layout()
     return fig
