@@ -10,6 +10,7 @@ CH ?= 01
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install book serve test unit chapters-smoke book-check browser-deps browser reproduce chapter lab data doctor bench gpu-check clean
+.PHONY: figure slides
 .PHONY: pdf-deps pdf test-pdf metadata
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -77,6 +78,12 @@ reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by defau
 
 chapter: $(STAMP)  ## re-execute one chapter in place: make chapter CH=02 [PROFILE=smoke]; its time into bench/$(PROFILE).json
 	$(BIN)/python tests/run_chapters.py --profile $(PROFILE) $(CH)
+
+figure: $(STAMP)  ## redraw a figure from results/ in seconds: make figure NAME=lenet5-epochs [OUT=f.svg] [MEASURE=smoke]; no NAME: the list
+	$(BIN)/python -m mnist_lib figure $(if $(NAME),$(NAME),--list) $(if $(OUT),--out $(OUT)) $(if $(MEASURE),--profile $(MEASURE))
+
+slides: $(STAMP)  ## a chapter as a reveal.js deck that opens offline: make slides CH=04 (npm fetches reveal.js and KaTeX once)
+	$(BIN)/python tools/slides.py $(CH)
 
 lab: $(STAMP)  ## JupyterLab with the project's environment and a registered kernel
 	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet jupyterlab==4.6.6
