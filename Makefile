@@ -10,7 +10,7 @@ CH ?= 01
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install book serve test unit chapters-smoke book-check browser-deps browser reproduce chapter lab data doctor bench gpu-check clean
-.PHONY: figure slides
+.PHONY: figure slides lecture test-lecture
 .PHONY: pdf-deps pdf test-pdf metadata
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -78,6 +78,12 @@ reproduce: $(STAMP)  ## re-execute every chapter in place (PROFILE=full by defau
 
 chapter: $(STAMP)  ## re-execute one chapter in place: make chapter CH=02 [PROFILE=smoke]; its time into bench/$(PROFILE).json
 	$(BIN)/python tests/run_chapters.py --profile $(PROFILE) $(CH)
+
+lecture: $(STAMP)  ## execute every chapter under the lecture profile into _build/lecture (the book keeps its outputs); times into bench/lecture.json
+	$(BIN)/python tests/run_chapters.py --profile lecture --out _build/lecture $(CHAPTERS)
+
+test-lecture: lecture  ## make lecture, then check its headline numbers against the committed full run (not part of make test)
+	MNIST_LECTURE_TESTS=1 $(BIN)/python -m pytest -q tests/test_lecture.py
 
 figure: $(STAMP)  ## redraw a figure from results/ in seconds: make figure NAME=lenet5-epochs [OUT=f.svg] [MEASURE=smoke]; no NAME: the list
 	$(BIN)/python -m mnist_lib figure $(if $(NAME),$(NAME),--list) $(if $(OUT),--out $(OUT)) $(if $(MEASURE),--profile $(MEASURE))

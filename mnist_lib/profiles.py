@@ -3,6 +3,9 @@
 One environment variable, ``MNIST_PROFILE``, is read here and nowhere else:
 
 * ``full`` (the default): the book's real results, on all 60,000 training images.
+* ``lecture``: all the data, but one seed and at most three epochs per setup, so that a
+  chapter runs in class time; its headline numbers must stay close to the full run's
+  (:mod:`mnist_lib.book.headlines`, checked by ``make test-lecture``).
 * ``smoke``: a few hundred images, one epoch, two seeds. Every cell runs in seconds;
   no number means anything. CI and ``nbval`` use it.
 
@@ -46,6 +49,7 @@ class Profile:
 
 PROFILES = {
     "full": Profile("full"),
+    "lecture": Profile("lecture", max_epochs=3, max_seeds=1),
     "smoke": Profile("smoke", max_train=512, max_test=512, max_epochs=1, max_seeds=2),
 }
 

@@ -1,9 +1,12 @@
 """Execute chapters in place under a profile and record how long each took.
 
-    python tests/run_chapters.py [--profile full|smoke] [01 02 ...]   (make chapter / make reproduce)
+    python tests/run_chapters.py [--profile full|lecture|smoke] [--out DIR] [01 02 ...]
+    (make chapter / make reproduce / make lecture)
 
 Each chapter runs in its own kernel (``jupyter execute --inplace``); a chapter whose run
-fails keeps its previous file (the run writes to a temporary copy first). The seconds
+fails keeps its previous file (the run writes to a temporary copy first). With ``--out``
+the executed copies go to ``DIR`` and the committed chapters stay as they are (``make
+lecture`` does this: the book keeps its full-profile outputs). The seconds
 are merged into ``bench/<profile>.json``: a ``chapters`` object mapping each chapter's
 file name to its wall time, with the machine, the commit and the date of each run.
 """
@@ -50,14 +53,17 @@ def commit() -> str | None:
         return None
 
 
-def run_chapter(path: Path, profile: str) -> float:
-    """Execute ``path`` in place under ``profile``; if a cell fails, put the old file back. Returns the seconds."""
+def run_chapter(path: Path, profile: str, out: Path | None = None) -> float:
+    """Execute ``path`` under ``profile``, in place or into folder ``out``; returns the seconds.
+
+    In place, a failed cell puts the old file back."""
     env = os.environ | {"MNIST_PROFILE": profile, "MNIST_PROGRESS": "0"}
+    where = ["--inplace"] if out is None else [f"--output={out.resolve() / path.name}"]
     with tempfile.TemporaryDirectory() as tmp:
         backup = Path(tmp) / path.name
         shutil.copy2(path, backup)
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "jupyter", "execute", "--inplace", "--timeout=-1", str(path)],
+        child = subprocess.Popen([sys.executable, "-m", "jupyter", "execute", *where, "--timeout=-1", str(path)],
                                  env=env, start_new_session=True)  # its own group: the kernel goes with it
         try:
             if child.wait() != 0:
@@ -92,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` restores the chapter like Ctrl-C does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=os.environ.get("MNIST_PROFILE", "full"))
+    parser.add_argument("--out", type=Path, help="write the executed chapters here, not in place")
     parser.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 02 07 (default: all)")
     args = parser.parse_args(argv)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     paths = sorted(CHAPTERS.glob("*.ipynb"))
     if args.chapters:
         paths = [p for p in paths if p.name[:2] in {c.zfill(2) for c in args.chapters}]
@@ -103,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for path in paths:
         try:
-            seconds = run_chapter(path, args.profile)
+            seconds = run_chapter(path, args.profile, args.out)
         except subprocess.CalledProcessError:
             failed.append(path.name)
-            print(f"{path.name}: FAILED (file left as it was)", flush=True)
+            print(f"{path.name}: FAILED" + ("" if args.out else " (file left as it was)"), flush=True)
             continue
         record(args.profile, path.name, seconds)
         print(f"{path.name}: {seconds:.0f} s ({args.profile})", flush=True)

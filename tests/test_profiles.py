@@ -36,7 +36,7 @@ def test_unknown_profile(monkeypatch, where):
         call = lambda: profile("tiny")  # noqa: E731
     with pytest.raises(ValueError, match="unknown profile 'tiny'") as info:
         call()
-    assert "full, smoke" in str(info.value)
+    assert "full, lecture, smoke" in str(info.value)
     assert "MNIST_PROFILE" in str(info.value)
 
 
@@ -117,3 +117,10 @@ def test_cli_configs_are_well_formed():
     for config in experiments.CONFIGS.values():
         assert isinstance(config.model(), torch.nn.Module)
         assert config.epochs >= 1 and config.batch_size >= 1 and config.lr > 0
+
+
+def test_lecture_keeps_the_data_and_shortens_the_runs():
+    lecture = PROFILES["lecture"]
+    assert lecture.train_size(60_000) == 60_000 and lecture.test_size(10_000) == 10_000
+    assert lecture.epochs(20) == 3 and lecture.epochs(2) == 2
+    assert lecture.seeds(10) == [0]
