@@ -23,7 +23,6 @@ matplotlib.use("Agg")
 
 from conftest import HAS_CUDA  # noqa: E402
 from mnist_lib.bench import pipeline as bench_lib  # noqa: E402
-from mnist_lib.book import plots  # noqa: E402
 from mnist_lib.__main__ import main  # noqa: E402
 from mnist_lib.augment import RandomAffine  # noqa: E402
 from mnist_lib.bench import (CHAPTER7, DEFAULT_MODEL, RESULTS_DIR, SWEEP_MODELS, calibrate_workers,  # noqa: E402
@@ -155,15 +154,16 @@ def test_report_is_printed(quick):
 
 
 def test_figures_draw_from_the_json(quick):
-    import pandas as pd
+    # Chapter 9's figures, from the tables the chapter takes from the JSON (one device here)
+    from mnist_lib.bench.report import stacked
+    from mnist_lib.book.figures import ch09
 
-    result = quick["json"]
-    peak = result["peak"]["gflops"]
-    for fig in (plots.bench_pipelines(pd.DataFrame(result["comparison"])),
-                plots.bench_ablation(pd.DataFrame(result["ablation"])),
-                plots.bench_batch_sweep(pd.DataFrame(result["batch_sweep"])),
-                plots.bench_model_sweep(pd.DataFrame(result["model_sweep"]), peak),
-                plots.bench_time_to_accuracy(pd.DataFrame(result["curves"]))):
+    results = {"cpu": quick["json"]}
+    curves = stacked(results, "curves").assign(target=0.99)
+    models = stacked(results, "model_sweep").assign(peak_gflops=quick["json"]["peak"]["gflops"])
+    for fig in (ch09.speed_pipelines(stacked(results, "comparison")),
+                ch09.speed_ablation(stacked(results, "ablation").drop(columns="settings")),
+                ch09.speed_batch(stacked(results, "batch_sweep")), ch09.speed_models(models), ch09.speed_tta(curves)):
         assert fig.axes and fig.axes[0].get_xlabel()
         matplotlib.pyplot.close(fig)
 

@@ -229,13 +229,11 @@ def test_committee_sizes_reads_the_device_only_for_the_finished_table():
     lambda: plots.digit_grid(meta_images(4), ["a", "b", "c", "d"], ncols=4),
     lambda: plots.digit_grid(torch.empty(3, 28, 28, device=META)),
     lambda: plots.class_balance(meta_labels(50)),
-    lambda: plots.mean_digits(meta_images(20), meta_labels(20)),
-    lambda: plots.pixel_histogram(meta_images(4)),
     lambda: plots.confusion(meta_labels(30), meta_labels(30)),
     lambda: plots.reconstructions(meta_images(3), {"autoencoder": torch.empty(3, 28, 28, device=META)}),
     lambda: plots.code_scatter(torch.empty(40, 2, device=META), meta_labels(40)),
     lambda: plots.code_scatter(torch.empty(40, 8, device=META), meta_labels(40)),
-], ids=["digit_grid", "digit_grid-float", "class_balance", "mean_digits", "pixel_histogram", "confusion",
+], ids=["digit_grid", "digit_grid-float", "class_balance", "confusion",
         "reconstructions", "code_scatter", "code_scatter-pca"])
 def test_plot_helpers_accept_device_tensors(draw, meta_as_gpu):
     with Traffic() as traffic:

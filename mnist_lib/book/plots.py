@@ -50,19 +50,10 @@ def class_balance(labels: torch.Tensor, title: str = "Training images per digit"
     return fig
 
 
-def mean_digits(images: torch.Tensor, labels: torch.Tensor) -> Figure:
-    """The mean image of each digit, 0 to 9."""
-    from .baselines import centroids  # the same means classify digits in chapter 1
-
-    means = centroids(_host(images), _host(labels)).reshape(10, 28, 28)
-    return digit_grid(means, [str(d) for d in range(10)], ncols=10, size=1.1)
-
-
-def pixel_histogram(images: torch.Tensor) -> Figure:
-    """Histogram of the grey levels of all pixels (log count axis)."""
-    counts = torch.bincount(_host(images).flatten().long(), minlength=256).numpy()
+def pixel_histogram(counts) -> Figure:
+    """Bars of how many pixels have each grey level 0-255 (``counts``: 256 numbers), log count axis."""
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.bar(np.arange(256), counts, width=1.0, color="C0")
+    ax.bar(np.arange(256), np.asarray(counts), width=1.0, color="C0")
     ax.set(xlabel="grey level (0 = background, 255 = ink)", ylabel="pixels", yscale="log", title="Pixel intensities")
     return fig
 
@@ -176,86 +167,6 @@ def code_scatter(codes: torch.Tensor, labels: torch.Tensor, title: str = "Codes 
                     linewidth=0, ax=ax, legend="full")
     ax.set(xlabel=axes[0], ylabel=axes[1], title=title)
     ax.legend(title="digit", fontsize=7, markerscale=2, bbox_to_anchor=(1.02, 1), loc="upper left")
-    return fig
-
-
-# --- Chapter 9: the speed benchmark (tables of mnist_lib.bench, read from its JSON) ---
-
-
-def bench_pipelines(comparison: pd.DataFrame, title: str = "Seconds per epoch") -> Figure:
-    """Seconds per epoch of each pipeline (``bench`` JSON's ``comparison``), labelled with the speedup."""
-    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.55 * len(comparison)))
-    colors = ["C3" if p == "baseline" else "C0" for p in comparison["pipeline"]]
-    ax.barh(comparison["pipeline"], comparison["seconds_per_epoch"], color=colors)
-    labels = [f"{s:.3g} s  ({x:.1f}x)"
-              for s, x in zip(comparison["seconds_per_epoch"], comparison["speedup_vs_baseline"])]
-    ax.bar_label(ax.containers[0], labels, padding=3, fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlim(0, comparison["seconds_per_epoch"].max() * 1.35)
-    ax.set(xlabel="seconds per epoch (steady state)", ylabel="", title=title)
-    return fig
-
-
-def bench_ablation(ablation: pd.DataFrame, title: str = "One change at a time, from plain fit") -> Figure:
-    """Speedup of each change over plain ``fit`` (``bench`` JSON's ``ablation``); skipped ones named as such."""
-    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.4 * len(ablation)))
-    speed = ablation["speedup_vs_plain"].astype(float).fillna(0)
-    colors = ["C2" if s >= 1 else "C3" for s in speed]
-    ax.barh(ablation["change"], speed, color=colors)
-    top = max(speed.max(), 1.0) * 1.3
-    for i, (value, status) in enumerate(zip(speed, ablation["status"])):
-        text = f"{value:.2f}x" if status == "measured" else status
-        ax.text(value + top * 0.01 if status == "measured" else top * 0.01, i, text, va="center", fontsize=8,
-                color="k" if status == "measured" else "0.5")
-    ax.axvline(1, color="k", linewidth=0.8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, top)
-    ax.set(xlabel="speedup over plain fit (epoch time)", ylabel="", title=title)
-    return fig
-
-
-def bench_batch_sweep(sweep: pd.DataFrame, title: str = "Cost of an epoch against the batch size") -> Figure:
-    """Seconds per epoch against the batch size, one line per pipeline (``bench`` JSON's ``batch_sweep``)."""
-    from matplotlib import ticker
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.lineplot(data=sweep, x="batch_size", y="seconds_per_epoch", hue="pipeline", marker="o", ax=ax,
-                 palette={"baseline": "C3", "mnist_lib": "C0"})
-    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="seconds per epoch", title=title)
-    sizes = sorted(sweep["batch_size"].unique())
-    ax.set_xticks(sizes, [str(b) for b in sizes])
-    ax.xaxis.set_minor_locator(ticker.NullLocator())
-    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-    return fig
-
-
-def bench_model_sweep(sweep: pd.DataFrame, peak_gflops: float, title: str = "Arithmetic done per second, per model"
-                      ) -> Figure:
-    """Achieved GFLOP/s of each model and pipeline against the measured matmul peak (``model_sweep``)."""
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    sns.barplot(data=sweep, x="model", y="achieved_gflops", hue="pipeline", ax=ax,
-                palette={"baseline": "C3", "mnist_lib": "C0"})
-    for container in ax.containers:
-        ax.bar_label(container, [f"{v / peak_gflops:.1%}" for v in container.datavalues], fontsize=8)
-    ax.axhline(peak_gflops, color="k", linestyle="--", label=f"matmul peak ({peak_gflops:.0f} GFLOP/s)")
-    ax.set(yscale="log", xlabel="model", ylabel="GFLOP/s (training)", title=title)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def bench_time_to_accuracy(curves: pd.DataFrame, target: float = 0.99, title: str = "") -> Figure:
-    """Test accuracy against training seconds, one line per run (``bench`` JSON's ``curves``), and the target."""
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    sns.lineplot(data=curves, x="train_seconds", y="test_acc", hue="run", units="seed", estimator=None,
-                 marker=".", ax=ax)
-    ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target * 100:g}%")
-    near = curves["test_acc"].max() >= target - 0.05  # zoom on the last stretch when the runs get there
-    ax.set_ylim(target - 0.05 if near else curves["test_acc"].min() - 0.02, 1.0)
-    ax.set(xlabel="training seconds (evaluation excluded)", ylabel="test accuracy",
-           title=title or f"Time to {target * 100:g}%")
-    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
