@@ -152,16 +152,23 @@ def reconstructions(originals: torch.Tensor, rows: dict[str, torch.Tensor]) -> F
     return fig
 
 
-def code_scatter(codes: torch.Tensor, labels: torch.Tensor, title: str = "Codes of the test images") -> Figure:
-    """Codes coloured by digit; codes of more than 2 dimensions are projected on their first 2 principal components."""
+def principal_plane(codes: torch.Tensor) -> torch.Tensor:
+    """Codes (N, D) projected on their first two principal components: (N, 2)."""
+    centred = codes - codes.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ v[:2].T
+
+
+def code_scatter(codes: torch.Tensor, labels: torch.Tensor, title: str = "Codes of the test images",
+                 axes: tuple[str, str] | None = None) -> Figure:
+    """Codes coloured by digit; codes of more than 2 dimensions are projected on their first 2 principal
+    components (:func:`principal_plane`). ``axes`` names the axes (default: what was drawn)."""
     codes, labels = _host(codes).float(), _host(labels)
     if codes.shape[1] > 2:
-        centred = codes - codes.mean(0)
-        _, _, v = torch.linalg.svd(centred, full_matrices=False)
-        codes = centred @ v[:2].T
-        axes = ("principal component 1", "principal component 2")
+        codes = principal_plane(codes)
+        axes = axes or ("principal component 1", "principal component 2")
     else:
-        axes = ("code 1", "code 2")
+        axes = axes or ("code 1", "code 2")
     fig, ax = plt.subplots(figsize=(6, 5))
     sns.scatterplot(x=codes[:, 0].numpy(), y=codes[:, 1].numpy(), hue=labels.numpy(), palette="tab10", s=6,
                     linewidth=0, ax=ax, legend="full")
