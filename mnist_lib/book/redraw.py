@@ -36,6 +36,8 @@ def add_parser(command) -> None:
 def remeasure(chapter: str, profile: str, folder: Path) -> None:
     """Execute ``chapter`` under ``profile`` with its results stored in ``folder`` (a copy of the notebook)."""
     notebook = paths.CHECKOUT / "chapters" / f"{chapter}.ipynb"
+    if not notebook.is_file():  # a page of the book outside chapters/, e.g. networks.ipynb
+        notebook = paths.CHECKOUT / f"{chapter}.ipynb"
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook} not found: re-measuring needs a checkout of the book")
     env = os.environ | {"MNIST_PROFILE": profile, "MNIST_PROGRESS": "0", store.ENV_VAR: str(folder)}
