@@ -75,12 +75,16 @@ def machine() -> str:
     return f"{cpu} ({os.cpu_count()} cores){gpu}"
 
 
+# The code a chapter runs is the code it imported: its version is read once, when the store is imported.
+CODE_AT_IMPORT = code_version()
+
+
 def save(name: str, frame: pd.DataFrame, chapter: str) -> pd.DataFrame:
     """Store ``frame`` as result ``name`` of ``chapter`` (e.g. ``"04_lenet5"``); returns it unchanged."""
     folder = root()
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / f"{name}.csv", frame.to_csv(index=False))
-    meta = {"name": name, "chapter": chapter, "profile": profile().name, "code": code_version(),
+    meta = {"name": name, "chapter": chapter, "profile": profile().name, "code": CODE_AT_IMPORT,
             "machine": machine(), "date": datetime.date.today().isoformat(), "rows": len(frame)}
     write_text(folder / f"{name}.json", json.dumps(meta, indent=1) + "\n")
     return frame
