@@ -74,3 +74,28 @@ def test_a_figure_without_results_is_one_clear_error(tmp_path, monkeypatch, caps
     monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
     assert main(["figure", "deepcnn-configs", "--out", str(tmp_path / "x.png")]) == 1
     assert "no result 'deepcnn_final'" in capsys.readouterr().err
+
+
+# Chapters whose figures are wired on a branch that waits for the chapter's full re-run (results/ needs it).
+NOT_YET_WIRED = {"03_autoencoders", "05_improving_lenet5", "07_beyond"}
+
+
+def figure_cells(path):
+    """(MyST figure name, source) of every code cell of a notebook that makes a numbered figure."""
+    cells = json.loads(path.read_text())["cells"]
+    return [(c["metadata"]["mystnb"]["figure"]["name"], "".join(c["source"])) for c in cells
+            if c["cell_type"] == "code" and "figure" in c["metadata"].get("mystnb", {})]
+
+
+@pytest.mark.parametrize("path", sorted((CHECKOUT / "chapters").glob("*.ipynb")) + [CHECKOUT / "networks.ipynb"],
+                         ids=lambda p: p.stem)
+def test_every_figure_of_the_book_is_drawn_by_a_named_function(path):
+    cells = figure_cells(path)
+    drawn = [name for name, source in cells if 'figures.draw("' in source]
+    if path.stem in NOT_YET_WIRED:
+        assert len(drawn) < len(cells), f"{path.stem} is wired now: take it out of NOT_YET_WIRED"
+        return
+    assert len(drawn) == len(cells), f"figures not drawn through figures.draw: {set(n for n, _ in cells) - set(drawn)}"
+    for _, source in cells:
+        name = source.split('figures.draw("')[1].split('"')[0]
+        assert FIGURES[name].chapter == path.stem, f"{name} is registered for {FIGURES[name].chapter}"
