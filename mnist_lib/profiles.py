@@ -30,6 +30,7 @@ class Profile:
     max_test: int | None = None
     max_epochs: int | None = None
     max_seeds: int | None = None
+    about: str = ""  # what the profile's numbers are, for a sentence in a chapter
 
     def epochs(self, wanted: int) -> int:
         """The number of epochs to run when a setup asks for ``wanted``."""
@@ -48,9 +49,12 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile("full"),
-    "lecture": Profile("lecture", max_epochs=3, max_seeds=1),
-    "smoke": Profile("smoke", max_train=512, max_test=512, max_epochs=1, max_seeds=2),
+    "full": Profile("full", about="the full profile: all the images, every seed and epoch the chapter asks for"),
+    "lecture": Profile("lecture", max_epochs=3, max_seeds=1,
+                       about="the lecture profile: all the images, but one seed and at most three epochs per "
+                             "setup, so its numbers are close to the full run's, not equal to them"),
+    "smoke": Profile("smoke", max_train=512, max_test=512, max_epochs=1, max_seeds=2,
+                     about="the smoke profile: a few hundred images and one epoch, so no number means anything"),
 }
 
 
