@@ -45,7 +45,7 @@ def test_every_figure_draws_from_the_committed_results(name):
         assert (COMMITTED / f"{result}.csv").is_file(), f"{result} missing: re-execute {spec.chapter} (full)"
         assert store.about(result, COMMITTED)["profile"] == "full"
     fig = draw(name, COMMITTED)
-    assert fig.axes and all(ax.has_data() for ax in fig.axes)
+    assert fig.axes and any(ax.has_data() for ax in fig.axes)  # grids keep some panels empty
 
 
 def test_the_figure_command_lists_and_redraws(tmp_path, capsys):
