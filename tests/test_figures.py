@@ -33,6 +33,47 @@ def test_quick_profiles_never_write_the_committed_results(monkeypatch):
     assert store.root("smoke") != COMMITTED
 
 
+@pytest.fixture
+def two_stores(tmp_path, monkeypatch):
+    """The full run's store and the active profile's, in tmp_path (as in a checkout: two folders)."""
+    from mnist_lib.profiles import profile
+
+    monkeypatch.setattr(store, "root", lambda name=None: tmp_path / profile(name).name)
+    return tmp_path
+
+
+def test_a_measured_result_is_measured_and_saved_under_the_full_profile(two_stores, monkeypatch):
+    monkeypatch.setenv("MNIST_PROFILE", "full")
+    frame = pd.DataFrame({"size": [2, 4], "test_acc": [0.9, 0.95]})
+    assert store.measured("sweep", "00_test", lambda: frame) is frame
+    pd.testing.assert_frame_equal(store.load("sweep", two_stores / "full"), frame)
+
+
+def test_the_lecture_profile_replays_a_stored_slow_result_and_says_so(two_stores, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_PROFILE", "full")
+    stored = store.save("sweep", pd.DataFrame({"size": [2, 4], "test_acc": [0.9, 0.95]}), "00_test")
+    monkeypatch.setenv("MNIST_PROFILE", "lecture")
+
+    def measure():
+        raise AssertionError("a replayed result is not measured again")
+
+    replayed = store.measured("sweep", "00_test", measure)
+    pd.testing.assert_frame_equal(replayed, stored)
+    assert "full run's stored result" in capsys.readouterr().out
+    # the chapter's figures read the active store: the table is there, with the full run's provenance
+    pd.testing.assert_frame_equal(store.load("sweep", two_stores / "lecture"), stored)
+    assert store.about("sweep", two_stores / "lecture")["profile"] == "full"
+
+
+def test_without_a_stored_result_the_lecture_profile_measures_it(two_stores, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_PROFILE", "lecture")
+    frame = pd.DataFrame({"size": [2], "test_acc": [0.9]})
+    assert store.measured("sweep", "00_test", lambda: frame) is frame
+    assert "measuring it now" in capsys.readouterr().out
+    assert store.about("sweep", two_stores / "lecture")["profile"] == "lecture"
+    assert not (two_stores / "full").exists()  # a quick profile never writes the full run's store
+
+
 def test_a_missing_result_says_how_to_make_it(tmp_path):
     with pytest.raises(store.ResultNotFound, match="run the chapter"):
         store.load("nothing", tmp_path)

@@ -12,6 +12,9 @@ committed ``results/`` folder for the ``full`` profile and ``_build/results/<pro
 for the others, so a quick run never overwrites the book's results. Next to each
 ``NAME.csv`` a ``NAME.json`` says how it was made: the chapter, the profile, the code
 version (git commit), the machine and the date.
+
+An experiment too slow for class goes through :func:`measured`: the ``lecture`` profile
+then shows the full run's stored table instead of measuring it again, and says so.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -88,6 +93,30 @@ def save(name: str, frame: pd.DataFrame, chapter: str) -> pd.DataFrame:
             "machine": machine(), "date": datetime.date.today().isoformat(), "rows": len(frame)}
     write_text(folder / f"{name}.json", json.dumps(meta, indent=1) + "\n")
     return frame
+
+
+def measured(name: str, chapter: str, measure: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Result ``name`` of ``chapter``: ``measure()`` saved to the store, or the full run's, replayed.
+
+    For an experiment too slow to re-measure in class. Under a profile that replays
+    (``lecture``), the full run's stored table is used instead of ``measure()``: it is copied,
+    with its provenance, into the active store (where the chapter's figures read it) and a
+    printed line says so. Without a stored full-run table, it is measured as usual.
+    """
+    source, active = root("full"), root()
+    if profile().replay and (source / f"{name}.csv").is_file():
+        if source != active:
+            active.mkdir(parents=True, exist_ok=True)
+            for suffix in (".csv", ".json"):
+                if (source / f"{name}{suffix}").is_file():
+                    shutil.copyfile(source / f"{name}{suffix}", active / f"{name}{suffix}")
+        made = about(name, source)
+        print(f"{profile().name} profile: {name} is the full run's stored result (code {made.get('code', '?')}, "
+              f"{made.get('date', '?')}), not measured again here; the full profile re-measures it")
+        return load(name, active)
+    if profile().replay:
+        print(f"{profile().name} profile: no stored full-run result {name!r} in {source}: measuring it now")
+    return save(name, measure(), chapter)
 
 
 def load(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:
