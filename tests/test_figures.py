@@ -74,6 +74,18 @@ def test_without_a_stored_result_the_lecture_profile_measures_it(two_stores, mon
     assert not (two_stores / "full").exists()  # a quick profile never writes the full run's store
 
 
+def test_one_measurement_can_make_several_results(two_stores, monkeypatch):
+    monkeypatch.setenv("MNIST_PROFILE", "full")
+    epochs, steps = pd.DataFrame({"epoch": [1, 2]}), pd.DataFrame({"step": [1, 2, 3]})
+    made = store.measured(("epochs", "steps"), "00_test", lambda: (epochs, steps))
+    assert made[0] is epochs and made[1] is steps
+    monkeypatch.setenv("MNIST_PROFILE", "lecture")
+    replayed = store.measured(("epochs", "steps"), "00_test", lambda: 1 / 0)
+    pd.testing.assert_frame_equal(replayed[1], steps)
+    with pytest.raises(ValueError, match="returned 1 tables for the 2 names"):
+        store.measured(("a", "b"), "00_test", lambda: (epochs,))
+
+
 def test_a_missing_result_says_how_to_make_it(tmp_path):
     with pytest.raises(store.ResultNotFound, match="run the chapter"):
         store.load("nothing", tmp_path)

@@ -124,3 +124,20 @@ def test_lecture_keeps_the_data_and_shortens_the_runs():
     assert lecture.train_size(60_000) == 60_000 and lecture.test_size(10_000) == 10_000
     assert lecture.epochs(20) == 3 and lecture.epochs(2) == 2
     assert lecture.seeds(10) == [0]
+
+
+def test_a_cheap_setup_keeps_its_own_short_length_under_lecture_only():
+    """A setup's short_epochs replaces the lecture's cap of three; smoke stays at one, full runs them all."""
+    assert PROFILES["lecture"].epochs(10, short=10) == 10 and PROFILES["lecture"].epochs(10, short=5) == 5
+    assert PROFILES["lecture"].epochs(4, short=6) == 4  # never more than the setup asks for
+    assert PROFILES["smoke"].epochs(10, short=10) == 1
+    assert PROFILES["full"].epochs(10, short=2) == 10
+
+
+def test_run_seeds_under_lecture_trains_a_setup_for_its_short_epochs(monkeypatch, small_train, small_test):
+    monkeypatch.setenv("MNIST_PROFILE", "lecture")
+    data = MNIST(small_train.head(128), small_test.head(128))
+    runs = run_seeds([TINY.with_(epochs=5, short_epochs=4), TINY.with_(name="capped", epochs=5)], 3, data,
+                     device="cpu", progress=False)
+    assert runs.final().set_index("config")["epoch"].to_dict() == {"tiny": 4, "capped": 3}
+    assert set(runs.epochs["seed"]) == {0}

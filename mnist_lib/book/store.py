@@ -95,28 +95,40 @@ def save(name: str, frame: pd.DataFrame, chapter: str) -> pd.DataFrame:
     return frame
 
 
-def measured(name: str, chapter: str, measure: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """Result ``name`` of ``chapter``: ``measure()`` saved to the store, or the full run's, replayed.
+def measured(names: str | tuple[str, ...], chapter: str, measure: Callable) -> pd.DataFrame | tuple:
+    """Result(s) ``names`` of ``chapter``: what ``measure()`` returns, saved, or the full run's, replayed.
 
-    For an experiment too slow to re-measure in class. Under a profile that replays
-    (``lecture``), the full run's stored table is used instead of ``measure()``: it is copied,
-    with its provenance, into the active store (where the chapter's figures read it) and a
-    printed line says so. Without a stored full-run table, it is measured as usual.
+    For an experiment too slow to re-measure in class; ``measure`` returns one table, or one
+    per name when ``names`` is a tuple. Under a profile that replays (``lecture``), the full
+    run's stored tables are used instead of ``measure()``: they are copied, with their
+    provenance, into the active store (where the chapter's figures read them) and a printed
+    line says so. Where the full run's tables are not stored, they are measured as usual.
     """
+    single = isinstance(names, str)
+    names = (names,) if single else tuple(names)
     source, active = root("full"), root()
-    if profile().replay and (source / f"{name}.csv").is_file():
-        if source != active:
-            active.mkdir(parents=True, exist_ok=True)
-            for suffix in (".csv", ".json"):
-                if (source / f"{name}{suffix}").is_file():
-                    shutil.copyfile(source / f"{name}{suffix}", active / f"{name}{suffix}")
-        made = about(name, source)
-        print(f"{profile().name} profile: {name} is the full run's stored result (code {made.get('code', '?')}, "
-              f"{made.get('date', '?')}), not measured again here; the full profile re-measures it")
-        return load(name, active)
-    if profile().replay:
-        print(f"{profile().name} profile: no stored full-run result {name!r} in {source}: measuring it now")
-    return save(name, measure(), chapter)
+    if profile().replay and all((source / f"{name}.csv").is_file() for name in names):
+        for name in names:
+            if source != active:
+                active.mkdir(parents=True, exist_ok=True)
+                for suffix in (".csv", ".json"):
+                    if (source / f"{name}{suffix}").is_file():
+                        shutil.copyfile(source / f"{name}{suffix}", active / f"{name}{suffix}")
+            made = about(name, source)
+            print(f"{profile().name} profile: {name} is the full run's stored result (code {made.get('code', '?')}, "
+                  f"{made.get('date', '?')}), not measured again here; the full profile re-measures it")
+        frames = tuple(load(name, active) for name in names)
+    else:
+        if profile().replay:
+            print(f"{profile().name} profile: no stored full-run result {', '.join(names)} in {source}: "
+                  "measuring it now")
+        frames = measure()
+        frames = (frames,) if single else tuple(frames)
+        if len(frames) != len(names):
+            raise ValueError(f"measure() returned {len(frames)} tables for the {len(names)} names {names}")
+        for name, frame in zip(names, frames):
+            save(name, frame, chapter)
+    return frames[0] if single else frames
 
 
 def load(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:
