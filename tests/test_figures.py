@@ -59,7 +59,7 @@ def test_the_lecture_profile_replays_a_stored_slow_result_and_says_so(two_stores
 
     replayed = store.measured("sweep", "00_test", measure)
     pd.testing.assert_frame_equal(replayed, stored)
-    assert "full run's stored result" in capsys.readouterr().out
+    assert "stored result of a full run" in capsys.readouterr().out
     # the chapter's figures read the active store: the table is there, with the full run's provenance
     pd.testing.assert_frame_equal(store.load("sweep", two_stores / "lecture"), stored)
     assert store.about("sweep", two_stores / "lecture")["profile"] == "full"

@@ -115,8 +115,9 @@ def measured(names: str | tuple[str, ...], chapter: str, measure: Callable) -> p
                     if (source / f"{name}{suffix}").is_file():
                         shutil.copyfile(source / f"{name}{suffix}", active / f"{name}{suffix}")
             made = about(name, source)
-            print(f"{profile().name} profile: {name} is the full run's stored result (code {made.get('code', '?')}, "
-                  f"{made.get('date', '?')}), not measured again here; the full profile re-measures it")
+            print(f"{profile().name} profile: {name} is the stored result of a {made.get('profile', '?')} run (code "
+                  f"{made.get('code', '?')}, {made.get('date', '?')}), not measured again here; "
+                  "the full profile re-measures it")
         frames = tuple(load(name, active) for name in names)
     else:
         if profile().replay:
