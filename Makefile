@@ -91,11 +91,10 @@ figure: $(STAMP)  ## redraw a figure from results/ in seconds: make figure NAME=
 slides: $(STAMP)  ## a chapter as a reveal.js deck that opens offline: make slides CH=04 (npm fetches reveal.js and KaTeX once)
 	$(BIN)/python tools/slides.py $(CH)
 
-lab: $(STAMP)  ## JupyterLab with MyST rendering (jupyterlab-myst), the project's kernel registered; works as root too (containers)
-	$(BIN)/python -c 'import jupyterlab, jupyterlab_myst' 2>/dev/null || \
-	  $(BIN)/python -m pip install --quiet jupyterlab==4.6.6 jupyterlab-myst==2.7.0
+lab: $(STAMP)  ## JupyterLab on the chapters' lab copies (_build/lab: MyST rendering, glued numbers from the cells you run); works as root too
 	$(BIN)/python -m ipykernel install --user --name mnist-book --display-name "MNIST Book (.venv)"
-	$(BIN)/jupyter lab chapters $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(BIN)/python -m mnist_lib.book _build/lab
+	$(BIN)/jupyter lab _build/lab $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) $(LAB_ARGS)
 
 data: $(STAMP)  ## verify the shipped MNIST files
 	$(BIN)/python -m mnist_lib data

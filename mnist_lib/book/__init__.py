@@ -1,7 +1,8 @@
 """The book's side of the library: what the chapter notebooks use and a user of the core does not need.
 
 This module holds what every chapter shares: :func:`show_source` (the library's real
-source, highlighted), :func:`glue_text` (words glued into the prose) and
+source, highlighted), :func:`glue_text` (words glued into the prose), :func:`glued` (a glued
+value, for the prose of JupyterLab's lab copies: :mod:`~mnist_lib.book.lab`) and
 :func:`provenance` (the closing cell: device, versions, profile, seed, wall time). It
 imports only torch and the core's small device and profile modules; the plotting and
 chapter helpers are submodules, imported where used: :mod:`~mnist_lib.book.plots`
@@ -23,17 +24,13 @@ import torch
 
 from ..profiles import profile
 from ..device import choose_device, describe_device
+from .lab import Text, glued, watch
 
 _STARTED = time.perf_counter()  # the chapter's kernel imports mnist_lib in its first cell
+watch()  # in JupyterLab, the lab copies' prose shows the glued values (mnist_lib.book.lab)
+__all__ = ["Text", "environment", "glue_text", "glued", "provenance", "show_source"]
 
 SEEDS_AS_LISTED = "as listed in each experiment"
-
-
-class Text(str):
-    """A string that displays as itself, without the quotes of ``repr``."""
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 def glue_text(name: str, text: str) -> None:
