@@ -15,9 +15,9 @@ from matplotlib.figure import Figure
 
 from .. import plots
 from . import figure
+from .ch01 import PIXELS
 
 CHAPTER = "03_autoencoders"
-PIXELS = [f"p{k}" for k in range(784)]
 
 
 def pixel_rows(rows: dict[str, torch.Tensor]) -> pd.DataFrame:
@@ -33,10 +33,7 @@ def principal_plane(codes: torch.Tensor, labels: torch.Tensor, digits: int = 4) 
 
     Each axis is rounded to ``digits`` significant digits of its largest coordinate: far finer than the scatter shows.
     """
-    codes = plots._host(codes).float()
-    centred = codes - codes.mean(0)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)
-    plane = (centred @ v[:2].T).numpy()
+    plane = plots.principal_plane(plots._host(codes).float()).numpy()
     table = pd.DataFrame({"digit": plots._host(labels).numpy()})
     for k, axis in enumerate(plane.T, 1):
         table[f"pc{k}"] = axis.round(max(0, digits - 1 - math.floor(math.log10(abs(axis).max() or 1))))
@@ -80,9 +77,8 @@ def ae_reconstructions(table: pd.DataFrame) -> Figure:
         ("ae_codes",))
 def ae_code_space(plane: pd.DataFrame) -> Figure:
     """A :func:`principal_plane` table as plots.code_scatter draws the codes it projects."""
-    fig = plots.code_scatter(torch.tensor(plane[["pc1", "pc2"]].to_numpy()), torch.tensor(plane["digit"].to_numpy()))
-    fig.axes[0].set(xlabel="principal component 1", ylabel="principal component 2")
-    return fig
+    return plots.code_scatter(torch.tensor(plane[["pc1", "pc2"]].to_numpy()), torch.tensor(plane["digit"].to_numpy()),
+                              axes=("principal component 1", "principal component 2"))
 
 
 @figure("ae-code-size", CHAPTER, "A classifier on frozen codes: test accuracy against the code size",
