@@ -60,4 +60,5 @@ def improved_architecture(layers: pd.DataFrame) -> Figure:
 @figure("improved-vs-report", CHAPTER, "The improved LeNet-5's test accuracy per seed against the IOP report's",
         ("lenet5_improved_final",))
 def improved_vs_report(final: pd.DataFrame) -> Figure:
-    return plots.runs_vs_report(final, 1 - REPORTS["iop2020"]["improved_error"], "IOP 2020 report (0.7% error)")
+    error = REPORTS["iop2020"]["improved_error"]
+    return plots.runs_vs_report(final, 1 - error, f"IOP 2020 report ({error:.1%} error)")
