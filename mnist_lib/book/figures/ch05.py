@@ -32,21 +32,31 @@ def activations(curves: pd.DataFrame) -> Figure:
     return fig
 
 
+def _sweep(epochs: pd.DataFrame, part: str) -> pd.DataFrame:
+    """The runs of one part of the sweep (``epochs``: lenet5_sweep_epochs; ``part``: "activations" or "rates")."""
+    return epochs[epochs[f"in_{part}"]]
+
+
 @figure("act-final-val", CHAPTER, "Validation accuracy of each activation after the last epoch, one dot per seed",
-        ("lenet5_act_final",))
-def act_final_val(final: pd.DataFrame) -> Figure:
-    return plots.compare_configs(final, "val_acc", title="Activation functions: validation accuracy after 6 epochs")
+        ("lenet5_sweep_epochs",))
+def act_final_val(epochs: pd.DataFrame) -> Figure:
+    runs = _sweep(epochs, "activations")
+    final = runs[runs["epoch"] == runs.groupby(["config", "seed"])["epoch"].transform("max")]
+    return plots.compare_configs(final, "val_acc",
+                                 title=f"Activation functions: validation accuracy after {final['epoch'].max()} epochs")
 
 
-@figure("act-convergence", CHAPTER, "Validation accuracy after each epoch, by activation", ("lenet5_act_epochs",))
+@figure("act-convergence", CHAPTER, "Validation accuracy after each epoch, by activation", ("lenet5_sweep_epochs",))
 def act_convergence(epochs: pd.DataFrame) -> Figure:
-    return plots.epoch_curves(epochs, metrics=["val_acc"], title="Convergence by activation (mean over seeds)")
+    return plots.epoch_curves(_sweep(epochs, "activations"), metrics=["val_acc"],
+                              title="Convergence by activation (mean over seeds)")
 
 
 @figure("lr-convergence", CHAPTER, "Validation accuracy after each epoch for ReLU at four learning rates",
-        ("lenet5_lr_epochs",))
+        ("lenet5_sweep_epochs",))
 def lr_convergence(epochs: pd.DataFrame) -> Figure:
-    return plots.epoch_curves(epochs, metrics=["val_acc"], title="Convergence by learning rate (ReLU, mean over seeds)")
+    return plots.epoch_curves(_sweep(epochs, "rates"), metrics=["val_acc"],
+                              title="Convergence by learning rate (ReLU, mean over seeds)")
 
 
 @figure("improved-architecture", CHAPTER, "The improved LeNet-5, one box per layer of its layer table",
