@@ -86,6 +86,10 @@ class Config:
                       target=self.target, augment=self.augment, amp=self.amp, channels_last=self.channels_last)
         return kwargs | self.optimizer_kwargs | changes
 
+    def epochs_to_run(self) -> int:
+        """The epochs this setup trains for under the active profile (its ``short_epochs`` where that applies)."""
+        return profile().epochs(self.epochs, self.short_epochs)
+
     def with_(self, **changes) -> "Config":
         """A copy with some fields changed, e.g. ``cfg.with_(name="sgd", optimizer="sgd")``."""
         return replace(self, **changes)
@@ -226,7 +230,7 @@ def run(config: Config, seed: int, data: MNIST, *, device=None, progress: bool |
     evals = {"test": data.test} | ({"val": data.val} if data.val is not None else {}) \
         | {"train_eval": data.train.head(TRAIN_EVAL_SIZE)}
     history = fit(model, data.train, evals=evals, seed=seed, device=device, progress=progress,
-                  **config.fit_kwargs(epochs=profile().epochs(config.epochs, config.short_epochs)))
+                  **config.fit_kwargs(epochs=config.epochs_to_run()))
     return model, history
 
 
@@ -342,7 +346,7 @@ def train_size_sweep(config: Config, sizes: list[int], seeds: int | list[int], d
     """
     data = data or book_data()
     seeds = profile().seeds(seeds) if isinstance(seeds, int) else seeds
-    steps = profile().epochs(config.epochs, config.short_epochs) * -(-len(data.train) // config.batch_size)
+    steps = config.epochs_to_run() * -(-len(data.train) // config.batch_size)
     rows = []
     for n in sizes:
         subset = data.train.head(n)

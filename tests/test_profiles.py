@@ -140,4 +140,5 @@ def test_run_seeds_under_lecture_trains_a_setup_for_its_short_epochs(monkeypatch
     runs = run_seeds([TINY.with_(epochs=5, short_epochs=4), TINY.with_(name="capped", epochs=5)], 3, data,
                      device="cpu", progress=False)
     assert runs.final().set_index("config")["epoch"].to_dict() == {"tiny": 4, "capped": 3}
+    assert TINY.with_(epochs=5, short_epochs=4).epochs_to_run() == 4  # what the chapters ask for by hand
     assert set(runs.epochs["seed"]) == {0}

@@ -33,7 +33,8 @@ def code_classifier(autoencoder: nn.Module, code: int, name: str, hidden: int = 
     """
     scale = (autoencoder.standardize.mean.item(), autoencoder.standardize.std.item())
     model = partial(CodeClassifier, autoencoder.encoder, code, hidden, input_scale=scale)
-    return Config(name, model, lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs)
+    # cheap (a small head on frozen codes): a lecture trains it for all its epochs
+    return Config(name, model, lr=lr, schedule=schedule, batch_size=batch_size, epochs=epochs, short_epochs=epochs)
 
 
 def classify_codes(runs: Runs, config: str, code: int, data: MNIST, name: str, *,
