@@ -24,23 +24,31 @@ def _host(t: torch.Tensor) -> torch.Tensor:
     return t.detach().cpu()
 
 
+GRID_PAD = 4  # pixels between the digits of a digit_grid
+
+
 def digit_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 10, size: float = 1.0) -> Figure:
-    """Images (N, 28, 28) in a grid, each with an optional title (e.g. ``"7->2"``)."""
+    """Images (N, 28, 28) in a grid, each with an optional title (e.g. ``"7->2"``).
+
+    Drawn as one picture with text labels: a panel per digit made the 100-digit grids take seconds."""
     images = _host(images)
     n = len(images)
     nrows = max(1, -(-n // ncols))
-    height = nrows * size * (1.25 if titles else 1)
-    # A fixed layout and plain text labels: tight_layout and set_title measure every panel's ticks and
-    # title, which took seconds for a grid of 100 digits
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, height), squeeze=False,
-                             gridspec_kw={"wspace": 0.08, "hspace": 0.3 if titles else 0.08})
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.22 if titles else 0.02) / height)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(np.asarray(images[i]), cmap="gray_r", vmin=0, vmax=255 if images.dtype == torch.uint8 else None)
-            if titles is not None:
-                ax.text(0.5, 1.03, titles[i], transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
+    h, w = (images.shape[-2:]) if n else (28, 28)
+    pad, top = GRID_PAD, (12 if titles is not None else 0)  # pixels between digits, and above each for its title
+    cell_h, cell_w = h + pad + top, w + pad
+    canvas = np.full((nrows * cell_h, ncols * cell_w), np.nan)  # NaN: left blank
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        canvas[r * cell_h + top:r * cell_h + top + h, c * cell_w:c * cell_w + w] = np.asarray(images[i], dtype=float)
+    fig, ax = plt.subplots(figsize=(ncols * size, nrows * size * (1.25 if titles is not None else 1)))
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=255 if images.dtype == torch.uint8 else None,
+              interpolation="nearest", aspect="auto")
+    for i, title in enumerate(titles if titles is not None else []):
+        r, c = divmod(i, ncols)
+        ax.text(c * cell_w + w / 2, r * cell_h + top - 1.5, title, ha="center", va="bottom", fontsize=9)
+    ax.axis("off")
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
     return fig
 
 
@@ -151,8 +159,10 @@ def reconstructions(originals: torch.Tensor, rows: dict[str, torch.Tensor]) -> F
     images = torch.cat([_host(originals).float() / 255, *[_host(r).float() for r in rows.values()]])
     n = len(originals)
     fig = digit_grid(images.clamp(0, 1), ncols=n, size=0.9)
+    fig.subplots_adjust(left=0.1)  # room for the row labels
+    height = images.shape[-2] + GRID_PAD  # one row of the grid, in its pixels
     for row, label in enumerate(["original", *rows]):
-        fig.axes[row * n].text(-4, 14, label, ha="right", va="center", fontsize=9)
+        fig.axes[0].text(-GRID_PAD, row * height + height / 2, label, ha="right", va="center", fontsize=9)
     return fig
 
 
