@@ -44,7 +44,7 @@ def test_lab_copies_are_written_once_and_a_readers_copy_is_kept(tmp_path, capsys
     cells = nbformat.read(copy, as_version=4).cells
     shown = {e["expression"]: e["result"]["data"]["text/plain"] for c in cells if c.cell_type == "markdown"
              for e in c.metadata.get("user_expressions", [])}
-    committed = lab._glued_in(nbformat.read(lab_chapter("04_lenet5.ipynb"), as_version=4))
+    committed = lab.glued_in(nbformat.read(lab_chapter("04_lenet5.ipynb"), as_version=4))
     expected = format(float(committed["lenet5_test_acc_mean"]), ".2%")
     assert shown["book.glued('lenet5_test_acc_mean', '.2%')"] == expected
     intro = nbformat.read(tmp_path / "01_mnist_database.ipynb", as_version=4).cells[0].metadata["user_expressions"]

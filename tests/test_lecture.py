@@ -8,13 +8,14 @@ unless ``MNIST_LECTURE_TESTS=1`` (``make test-lecture`` sets it, after running t
 from __future__ import annotations
 
 import ast
-import json
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from mnist_lib.book.headlines import HEADLINES, within
+from mnist_lib.book.lab import glued_in
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE = ROOT / "_build" / "lecture"
@@ -23,15 +24,11 @@ LECTURE = ROOT / "_build" / "lecture"
 def glued(path: Path) -> dict[str, float]:
     """The numbers a notebook's outputs glue, by name."""
     values = {}
-    for cell in json.loads(path.read_text())["cells"]:
-        for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = out.get("data", {}).get("application/papermill.record/text/plain")
-            if name and text is not None:
-                try:
-                    values[name] = float(ast.literal_eval(text))
-                except (ValueError, SyntaxError, TypeError):
-                    pass
+    for name, text in glued_in(nbformat.read(path, as_version=4)).items():
+        try:
+            values[name] = float(ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError):
+            pass
     return values
 
 

@@ -21,7 +21,6 @@ to the deck, so the folder works offline and can be copied to a lecture-room com
 from __future__ import annotations
 
 import argparse
-import ast
 import html
 import re
 import shutil
@@ -33,6 +32,8 @@ import nbformat
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from mnist_lib.book.lab import formatted, glued_in
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools"
 MAX_TABLE_ROWS = 12
@@ -43,28 +44,12 @@ VENDOR = {  # what the deck needs from each npm package, copied next to it
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").use(dollarmath_plugin, double_inline=True)
 
 
-def glue_values(nb) -> dict[str, str]:
-    """The chapter's glued values by name, as their text/plain outputs."""
-    values = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = out.get("data", {}).get("application/papermill.record/text/plain")
-            if name and text is not None:
-                values[name] = text
-    return values
-
-
 def glued(values: dict[str, str], spec: str) -> str:
-    """``name:format`` as the website shows it."""
+    """``name:format`` as the website shows it (``values``: :func:`mnist_lib.book.lab.glued_in`)."""
     name, _, fmt = spec.partition(":")
     if name not in values:
         raise KeyError(f"glue {name!r} is not in the notebook's outputs: re-execute the chapter")
-    try:
-        value = ast.literal_eval(values[name])
-    except (ValueError, SyntaxError):
-        return values[name]
-    return format(value, fmt) if fmt else str(value)
+    return formatted(values[name], fmt)
 
 
 def myst_to_markdown(text: str, values: dict[str, str], figures: list[str]) -> str:
@@ -94,7 +79,7 @@ def paragraphs(markdown: str) -> list[str]:
 def slides(path: Path) -> str:
     """The reveal.js ``<section>`` elements of one chapter."""
     nb = nbformat.read(path, as_version=4)
-    values, figures = glue_values(nb), [n for n in map(figure_name, nb.cells) if n]
+    values, figures = glued_in(nb), [n for n in map(figure_name, nb.cells) if n]
     groups: list[list[str]] = []  # one list of vertical slides per section
     for cell in nb.cells:
         tags = set(cell.metadata.get("tags", []))

@@ -52,7 +52,7 @@ class Text(str):
         return str(self)
 
 
-def _formatted(text: str, spec: str) -> Text:
+def formatted(text: str, spec: str) -> Text:
     """A glued value's text/plain as ``{glue:text}`name:spec``` shows it."""
     try:
         value = ast.literal_eval(text)
@@ -63,7 +63,7 @@ def _formatted(text: str, spec: str) -> Text:
 
 def glued(name: str, spec: str = "") -> Text:
     """The value glued under ``name`` in this kernel, formatted as ``{glue:text}`name:spec``` shows it."""
-    return _formatted(_glued[name], spec) if name in _glued else Text(NOT_YET)
+    return formatted(_glued[name], spec) if name in _glued else Text(NOT_YET)
 
 
 def _expression(name: str, spec: str) -> str:
@@ -75,7 +75,7 @@ def to_lab(source: str) -> str:
     return GLUE_ROLE.sub(lambda m: f"{{eval}}`{_expression(m[1], m[2] or '')}`", source)
 
 
-def _glued_in(notebook) -> dict[str, str]:
+def glued_in(notebook) -> dict[str, str]:
     """What a run of ``notebook`` glued: name -> text/plain (as MyST-NB reads it from the outputs)."""
     found = {}
     for cell in notebook.cells:
@@ -98,13 +98,13 @@ def lab_copy(chapter: Path, folder: Path) -> Path:
     from nbformat.sign import NotebookNotary
 
     notebook = nbformat.read(chapter, as_version=4)
-    committed = _glued_in(notebook)
+    committed = glued_in(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             roles = GLUE_ROLE.findall(cell.source)
             cell.source = to_lab(cell.source)
             shown = [{"expression": _expression(name, spec), "result": {
-                "status": "ok", "data": {"text/plain": _formatted(committed[name], spec)}, "metadata": {}}}
+                "status": "ok", "data": {"text/plain": formatted(committed[name], spec)}, "metadata": {}}}
                 for name, spec in roles if name in committed]
             if shown:
                 cell.metadata["user_expressions"] = shown
