@@ -86,6 +86,16 @@ def fake_cuda(monkeypatch):
     return state
 
 
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Pretend this CPU computes in bfloat16 (``.native = False``: it does not), for amp on the CPU."""
+    import mnist_lib.device
+
+    state = SimpleNamespace(native=True)
+    monkeypatch.setattr(mnist_lib.device, "cpu_has_bfloat16", lambda: state.native)
+    return state
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     """No test sees the caller's data folder, device or profile choice."""

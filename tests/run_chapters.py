@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -33,16 +32,10 @@ CHAPTERS = ROOT / "chapters"
 
 
 def machine() -> str:
-    """The CPU model and core count, e.g. ``AMD EPYC (x86_64, 2 cores)``."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model} ({platform.machine()}, {os.cpu_count()} cores)"
+    """The machine, as the results store records it (e.g. ``AMD EPYC (x86_64, 2 cores, AVX2)``)."""
+    from mnist_lib.book.store import machine as described
+
+    return described()
 
 
 def commit() -> str | None:

@@ -29,7 +29,8 @@ from mnist_lib.bench import (CHAPTER7, DEFAULT_MODEL, RESULTS_DIR, SWEEP_MODELS,
                              judge, matmul_throughput, run_bench, training_flops_per_image)
 from mnist_lib.bench.baseline import (AccuracyLog, PeakMemory, TrainClock, conventional_augmentation,  # noqa: E402
                                       run_baseline)
-from mnist_lib.bench.live import SWITCH_VARIANTS  # noqa: E402
+import mnist_lib.device  # noqa: E402
+from mnist_lib.bench.live import SWITCH_VARIANTS, switch_timings  # noqa: E402
 from mnist_lib.bench.pipeline import (PLAIN, Switches, Timer, fast_switches, fit_switches, switch_problem,  # noqa: E402
                                       train_lib)
 from mnist_lib.data import torchvision_root  # noqa: E402
@@ -51,7 +52,9 @@ def quick(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     stdout, stderr = io.StringIO(), io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    # bfloat16 measured as on a CPU that computes in it (emulated here if this one does not)
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        patch.setattr(mnist_lib.device, "cpu_has_bfloat16", lambda: True)
         code = main(["bench", "--quick", "--device", "cpu", "--out", str(out)])
     return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(),
             "seconds": time.perf_counter() - start, "json": json.loads(out.read_text(), parse_constant=_reject_nan)}
@@ -143,6 +146,16 @@ def test_live_timings_are_in_the_json(quick):
     assert workers[1]["speedup"] == pytest.approx(workers[0]["seconds_per_epoch"] / workers[1]["seconds_per_epoch"])
     for row in live.values():
         assert row["seconds_per_epoch"] > 0 and row["config"] == CONFIGS[CHAPTER7].name and row["images"] == 256
+
+
+def test_live_switches_skip_bfloat16_on_a_cpu_without_it(cpu_bf16, small_train):
+    cpu_bf16.native = False
+    table = switch_timings(CONFIGS[CHAPTER7], small_train.head(128), CPU, repeats=1).set_index("variant")
+    bf16 = [name for name, switches in SWITCH_VARIANTS.items() if switches.amp_bf16]
+    assert bf16 and table.loc[bf16, "seconds_per_epoch"].isna().all()
+    assert table.loc[bf16, "note"].str.contains("no bfloat16 arithmetic").all()
+    measured = table.drop(index=bf16)
+    assert (measured["seconds_per_epoch"] > 0).all() and (measured["note"] == "").all()
 
 
 def test_report_is_printed(quick):
@@ -270,10 +283,12 @@ def test_the_clock_excludes_evaluation():
     assert log.seconds_to_target() == log.points[1]["train_seconds"] == clock.seconds
 
 
-def test_switch_problems():
+def test_switch_problems(cpu_bf16):
     lenet = CONFIGS[DEFAULT_MODEL]
     assert "CUDA only" in switch_problem(Switches(tf32=True), CPU, lenet)
     assert switch_problem(Switches(amp_bf16=True), CPU, lenet) is None
+    cpu_bf16.native = False
+    assert "no bfloat16 arithmetic" in switch_problem(Switches(amp_bf16=True), CPU, lenet)
     assert "no convolutions" in switch_problem(Switches(channels_last=True), CPU, CONFIGS["mlp"])
     assert switch_problem(Switches(channels_last=True, threads=1), CPU, lenet) is None
     assert switch_problem(PLAIN, CPU, TINY) is None

@@ -192,7 +192,7 @@ def test_channels_last_changes_no_result_and_hands_back_an_ordinary_model(small_
     assert all(p.is_contiguous() for p in nhwc.parameters())  # back in the usual layout
 
 
-def test_amp_trains_in_bfloat16_and_keeps_float32_weights(small_train, small_test):
+def test_amp_trains_in_bfloat16_and_keeps_float32_weights(cpu_bf16, small_train, small_test):
     seen = []
     model = _small_cnn()
     model.features[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype) if m.training else None)
@@ -455,7 +455,7 @@ def _plain_loop(make_model, split, *, epochs, batch_size, seed, lr, amp=False, a
 
 @pytest.mark.parametrize("amp", [False, True], ids=["float32", "amp"])
 @pytest.mark.parametrize("net", ["mlp", "lenet5-augmented"])
-def test_fit_is_bitwise_the_plain_loop(small_train, net, amp):
+def test_fit_is_bitwise_the_plain_loop(cpu_bf16, small_train, net, amp):
     """The committed chapters' numbers rest on this: fit computes exactly what the plain loop does."""
     from mnist_lib.augment import RandomAffine
     from mnist_lib.models import LeNet5
@@ -477,7 +477,7 @@ def test_fit_is_bitwise_the_plain_loop(small_train, net, amp):
 # ------------------------------------------------- fit: precision, syncs, time
 
 
-def test_loss_runs_outside_autocast_in_float32(small_train):
+def test_loss_runs_outside_autocast_in_float32(cpu_bf16, small_train):
     """Under amp the forward pass is bfloat16, but the loss (BCE is refused by CUDA autocast) is not."""
     seen = []
 
@@ -489,7 +489,7 @@ def test_loss_runs_outside_autocast_in_float32(small_train):
     assert seen == [(False, torch.float32)] * 2
 
 
-def test_autoencoder_with_amp_trains_on_bce(small_train):
+def test_autoencoder_with_amp_trains_on_bce(cpu_bf16, small_train):
     from mnist_lib.models import Autoencoder
 
     history = fit(Autoencoder(6), small_train.head(64), batch_size=32, amp=True,
@@ -639,7 +639,7 @@ def test_adam_is_fused_on_cuda():
     assert not make_optimizer("sgd", model.parameters(), lr=0.1, device="cuda").defaults.get("fused")
 
 
-def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda):
+def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda, cpu_bf16):
     from mnist_lib.device import amp_supported as _amp_supported
 
     assert _amp_supported(True, torch.device("cuda"))
@@ -648,6 +648,31 @@ def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda):
         assert not _amp_supported(True, torch.device("cuda"))
     assert not _amp_supported(False, torch.device("cuda"))
     assert _amp_supported(True, torch.device("cpu"))
+
+
+def test_amp_falls_back_to_float32_on_a_cpu_that_only_emulates_bfloat16(cpu_bf16, small_train):
+    from mnist_lib.device import amp_supported as _amp_supported
+
+    cpu_bf16.native = False
+    with pytest.warns(UserWarning, match="this CPU has no bfloat16 arithmetic .* training runs in float32"):
+        assert not _amp_supported(True, torch.device("cpu"))
+    assert not _amp_supported(False, torch.device("cpu"))
+    seen = []
+    model = _small_cnn()
+    model.features[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    with pytest.warns(UserWarning, match="amp is ignored"):
+        fit(model, small_train.head(64), epochs=1, batch_size=64, amp=True, device="cpu", progress=False)
+    assert set(seen) == {torch.float32}
+
+
+def test_the_cpu_bfloat16_check_reads_torch(monkeypatch):
+    from mnist_lib.device import cpu_has_bfloat16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not cpu_has_bfloat16()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert cpu_has_bfloat16()
 
 
 def test_deterministic_fit_on_cpu_is_the_same_run_and_restores_the_settings(small_train):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .baseline import EPOCH_IMAGES
-from .pipeline import PLAIN, Switches, median, train_lib
+from .pipeline import PLAIN, Switches, median, switch_problem, train_lib
 from ..data import MNIST, Split
 from ..experiments import CONFIGS, Config, run_jobs
 from ..train import choose_device
@@ -27,16 +27,23 @@ SWITCH_VARIANTS: dict[str, Switches] = {
 
 def switch_timings(config: Config, train: Split, device: torch.device, *, repeats: int = 3) -> pd.DataFrame:
     """``config`` under each of :data:`SWITCH_VARIANTS`: one epoch on ``train`` per run, the variants
-    interleaved ``repeats`` times (seed = repeat); the median (min, max), and the speedup over plain ``fit``."""
+    interleaved ``repeats`` times (seed = repeat); the median (min, max), and the speedup over plain ``fit``.
+    A variant this device cannot run (bfloat16 on a CPU without bfloat16 arithmetic) gets NaN and a ``note``."""
+    notes = {name: switch_problem(switches, device, config) for name, switches in SWITCH_VARIANTS.items()}
     seconds: dict[str, list[float]] = {name: [] for name in SWITCH_VARIANTS}
     for repeat in range(repeats):
         for name, switches in SWITCH_VARIANTS.items():
-            run = train_lib(config, train, device=device, epochs=1, seed=repeat, switches=switches)
-            seconds[name].append(run["epoch_seconds"][0] * EPOCH_IMAGES / len(train))
+            if not notes[name]:
+                run = train_lib(config, train, device=device, epochs=1, seed=repeat, switches=switches)
+                seconds[name].append(run["epoch_seconds"][0] * EPOCH_IMAGES / len(train))
     plain = median(seconds["plain fit"])
+    nan = float("nan")
     return pd.DataFrame([{"measurement": "switches", "variant": name, "device": str(device),
-                          "seconds_per_epoch": median(values), "seconds_per_epoch_min": min(values),
-                          "seconds_per_epoch_max": max(values), "speedup": plain / median(values), "repeats": repeats}
+                          "seconds_per_epoch": median(values) if values else nan,
+                          "seconds_per_epoch_min": min(values, default=nan),
+                          "seconds_per_epoch_max": max(values, default=nan),
+                          "speedup": plain / median(values) if values else nan, "repeats": repeats if values else 0,
+                          "note": notes[name] or ""}
                          for name, values in seconds.items()])
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from .baseline import EPOCH_IMAGES, AccuracyLog, PeakMemory, TrainClock, sync
 from ..callbacks import Callback, Run
+from .. import device as device_mod
 from ..data import DeviceLoader, Split
 from ..experiments import Config
 from ..train import History, evaluate, fit, seed_everything
@@ -64,6 +65,8 @@ def switch_problem(switches: Switches, device: torch.device, config: Config) -> 
         return f"CUDA only ({', '.join(missing)}): skipped on {device.type}, no CUDA device"
     if switches.amp_bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return "this GPU has no bfloat16 support"
+    if switches.amp_bf16 and device.type == "cpu" and not device_mod.cpu_has_bfloat16():
+        return "this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX): fit would train in float32"
     if switches.fused_adam and config.optimizer not in ("adam", "adamw"):
         return f"fused_adam needs Adam, the setup uses {config.optimizer}"
     if switches.channels_last and not any(isinstance(m, nn.Conv2d) for m in config.model().modules()):

@@ -67,7 +67,9 @@ def code_version() -> str:
 
 
 def machine() -> str:
-    """The CPU model and core count, and the GPU if torch sees one."""
+    """The CPU model, architecture, core count and vector instructions torch uses, and the GPU if torch sees
+    one, e.g. ``AMD EPYC (x86_64, 2 cores, AVX2)``: two machines with one model name can differ in speed
+    several times over (bfloat16 arithmetic, AVX-512)."""
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -77,7 +79,7 @@ def machine() -> str:
     import torch
 
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu} ({os.cpu_count()} cores){gpu}"
+    return f"{cpu} ({platform.machine()}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}){gpu}"
 
 
 # The code a chapter runs is the code it imported: its version is read once, when the store is imported.
