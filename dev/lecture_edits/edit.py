@@ -1,13 +1,14 @@
 """Shared by the scripts beside it: find a cell of a chapter by a marker and edit it, asserting each step.
 
-The scripts give chapters 3, 4 and 6 their lecture design (#16) and wait for the chapters' full re-runs,
-because a chapter is committed only with the outputs of a full run of its code:
+The scripts hold chapter edits that wait for the chapters' full re-runs, because a chapter is committed
+only with the outputs of a full run of its code. ch04.py and ch06.py give chapters 4 and 6 their lecture
+design (#16); ch07_prose.py is chapter 7's prose for after its run (its docstring says how to get there):
 
     python dev/lecture_edits/ch04.py chapters/04_lenet5.ipynb     # then: make chapter CH=04
 
-Each chapter also needs its HEADLINES entry in mnist_lib/book/headlines.py (chapter 3 without
-ae_code_classifier_test_acc; chapter 4 lenet5_test_acc_mean and anu_nn_cnn_test_acc_mean; chapter 6 none).
-Delete this folder once the three chapters have run.
+Chapters 4 and 6 also need their HEADLINES entries in mnist_lib/book/headlines.py (chapter 4:
+lenet5_test_acc_mean and anu_nn_cnn_test_acc_mean; chapter 6: none). Delete a script once its chapter has
+run, and this folder with the last one.
 """
 import sys
 
