@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import PROJECT_ROOT, missing
+from .conftest import PROJECT_ROOT, console_errors, missing
 
 CHAPTER = "01_mnist_database.ipynb"  # the quickest chapter with figures, tables and glued prose
 RUN_SECONDS = 600  # the whole chapter under the lecture profile, with a margin for a busy machine
@@ -32,8 +32,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """The URL of a JupyterLab serving a folder of lab copies, and that folder."""
+def lab(tmp_path_factory, driver):
+    """The URL of a JupyterLab serving a folder of lab copies, and that folder.
+
+    Afterwards the browser leaves JupyterLab before its server stops: a JupyterLab page left
+    open keeps reconnecting to the stopped server, and its errors would land in the next
+    test's console."""
     try:
         import jupyterlab  # noqa: F401
         import jupyterlab_myst  # noqa: F401
@@ -61,12 +65,27 @@ def lab(tmp_path_factory):
                 time.sleep(0.5)
         yield url, folder
     finally:
+        _leave(driver)
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _leave(driver) -> None:
+    """Go to a blank page (past any "leave this page?" prompt) and drain the console."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        driver.get("about:blank")
+    except WebDriverException:
+        try:
+            driver.switch_to.alert.accept()
+        except WebDriverException:
+            pass
+    console_errors(driver)
 
 
 def _click_menu(driver, menu: str, item: str) -> None:
