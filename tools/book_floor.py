@@ -24,14 +24,13 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from run_chapters import commit, machine  # noqa: E402
 
 from mnist_lib import experiments  # noqa: E402
+from mnist_lib.bench import training_flops_per_image  # noqa: E402
 from mnist_lib.models import BNCNN  # noqa: E402
 
 # (chapter, stored table of per-epoch rows, training images per epoch)
@@ -50,15 +49,6 @@ def named_setups() -> dict[str, experiments.Config]:
     return found
 
 
-def training_flops(model: torch.nn.Module) -> float:
-    """Floating-point operations of one training step (forward and backward) per image."""
-    model.train()
-    images = torch.rand(8, 1, 28, 28)
-    with FlopCounterMode(display=False) as counter:
-        model(images).float().sum().backward()
-    return counter.get_total_flops() / len(images)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "floor.json")
@@ -75,7 +65,7 @@ def main() -> int:
             if name not in setups:
                 continue
             config = setups[name]
-            flops = training_flops(config.model()) * images * len(runs)
+            flops = training_flops_per_image(config) * images * len(runs)
             rows.append({"chapter": chapter, "table": table, "setup": name, "runs": runs["seed"].nunique(),
                          "epochs": len(runs), "tflop": flops / 1e12,
                          "format": "bfloat16" if config.amp else "float32",
@@ -84,7 +74,8 @@ def main() -> int:
     ablation = results / "ch7_ablation.csv"
     if ablation.is_file():  # only the final table is stored: each run trained BEST_SINGLE's epochs
         runs = pd.read_csv(ablation).query("variant != 'full recipe'")
-        cheapest = min(training_flops(BNCNN()), training_flops(partial(BNCNN, 100, 0.5, flatten_dropout=0.25)()))
+        head = experiments.BEST_SINGLE.with_(model=partial(BNCNN, 100, 0.5, flatten_dropout=0.25))  # ch. 6's head
+        cheapest = min(training_flops_per_image(experiments.BEST_SINGLE), training_flops_per_image(head))
         flops = cheapest * 60_000 * experiments.BEST_SINGLE.epochs * len(runs)
         rows.append({"chapter": "07_beyond", "table": "ch7_ablation", "setup": "ablation (cheapest variant)",
                      "runs": len(runs), "epochs": experiments.BEST_SINGLE.epochs * len(runs), "tflop": flops / 1e12,
