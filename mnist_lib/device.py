@@ -83,18 +83,25 @@ def cpu_has_bfloat16() -> bool:
     return not checks or any(check() for check in checks)
 
 
+def has_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 itself, so that ``amp=True`` trains in bfloat16 there."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return cpu_has_bfloat16() if device.type == "cpu" else True
+
+
 def amp_supported(amp: bool, device: torch.device) -> bool:
     """``amp``, unless the device cannot compute in bfloat16 (then warn and train in float32)."""
-    if amp and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+    if not amp or has_bfloat16(device):
+        return amp
+    if device.type == "cuda":
         warnings.warn(f"amp=True: {torch.cuda.get_device_name(device)} has no bfloat16 support, "
                       "so training runs in float32 (amp is ignored)", stacklevel=3)
-        return False
-    if amp and device.type == "cpu" and not cpu_has_bfloat16():
+    else:
         warnings.warn("amp=True: this CPU has no bfloat16 arithmetic (no AVX512-BF16 or AMX), where bfloat16 is "
                       "emulated several times slower than float32, so training runs in float32 (amp is ignored)",
                       stacklevel=3)
-        return False
-    return amp
+    return False
 
 
 def synchronize(device: torch.device) -> None:

@@ -23,12 +23,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import kept
 from .augment import ElasticAffine, RandomAffine
 from .data import MNIST, load_mnist
 from .models import MLP, Autoencoder, BNCNN, ConvAutoencoder, DeepCNN, LeNet5
 from .profiles import profile
 from .train import History, choose_device, evaluate, fit, seed_everything
-from .workers import check_picklable, run_in_workers
+from .workers import check_picklable, run_in_workers, threads_per_worker
 
 UNIT = (0.0, 1.0)  # a model's input_scale that keeps pixels in [0, 1], as Keras tutorials do
 TRAIN_EVAL_SIZE = 10_000  # training images evaluated in eval mode after each epoch (train_eval_acc)
@@ -297,6 +298,10 @@ def run_jobs(
     on a GPU, 1. Results match a run in one process with the same number of threads per
     run. Configs must be picklable whenever ``workers > 1``, whatever the device. Models
     trained in worker processes come back on the CPU.
+
+    With ``$MNIST_KEEP_RUNS`` set to a folder, each finished training is kept there, and
+    jobs kept before are loaded instead of trained (:mod:`mnist_lib.kept`): a long run
+    that stops loses only the trainings it was in the middle of.
     """
     data = data or book_data()
     jobs = [(config, int(seed)) for config, seed in jobs]
@@ -311,10 +316,22 @@ def run_jobs(
     if workers > 1 and device.type != "cpu":
         warnings.warn(f"workers={workers} on {device}: {workers} processes share one device, which is rarely "
                       "faster than one (use workers=1, or device='cpu' for runs side by side on the CPU)", stacklevel=2)
-    if workers > 1:
-        results = _run_in_workers(jobs, data, workers, progress, device)
+    threads = threads_per_worker(workers) if workers > 1 else torch.get_num_threads()
+    files = [kept.path(config, seed, kept.run_key(config, seed, data, device, threads)) if kept.folder() else None
+             for config, seed in jobs]
+    results = [kept.load(file, config, device) if file else None for file, (config, _) in zip(files, jobs)]
+    todo = [i for i, result in enumerate(results) if result is None]
+
+    def finished(i: int, result: tuple) -> None:  # job todo[i] is done: keep it at once
+        results[todo[i]] = result
+        if files[todo[i]]:
+            kept.keep(files[todo[i]], *jobs[todo[i]], *result)
+
+    if workers > 1 and todo:  # each job with the threads its key names, however many are left
+        _run_in_workers([jobs[i] for i in todo], data, min(workers, len(todo)), progress, device, finished, threads)
     else:
-        results = [_timed_run(config, seed, data, device, progress) for config, seed in jobs]
+        for i, j in enumerate(todo):
+            finished(i, _timed_run(*jobs[j], data, device, progress))
     epoch_rows, step_rows, models = [], [], {}
     for (config, seed), (model, history, seconds) in zip(jobs, results):
         for record in history.epochs:
@@ -332,8 +349,9 @@ def _timed_run(config: Config, seed: int, data: MNIST, device=None, progress: bo
 
 
 def _run_in_workers(jobs: list[tuple[Config, int]], data: MNIST, workers: int, progress: bool | None,
-                    device: torch.device) -> list:
-    return run_in_workers(_timed_run, jobs, data, workers, progress, device)
+                    device: torch.device, done: Callable[[int, tuple], None], threads: int) -> list:
+    return run_in_workers(_timed_run, jobs, data, workers, progress, device, done, threads)
+
 
 
 def train_size_sweep(config: Config, sizes: list[int], seeds: int | list[int], data: MNIST | None = None,

@@ -45,16 +45,28 @@ def check_picklable(jobs: Sequence[tuple]) -> None:
                             "build its model with a class or functools.partial, or use workers=1") from None
 
 
+def threads_per_worker(workers: int) -> int:
+    """The CPU threads each of ``workers`` processes gets: an equal share of this process's."""
+    return max(1, torch.get_num_threads() // workers)
+
+
 def run_in_workers(train: Callable, jobs: Sequence[tuple], data: MNIST, workers: int, progress: bool | None,
-                   device: torch.device) -> list:
-    """``train(config, seed, data, ...)``'s (model, history, seconds) for each job, in ``workers`` processes."""
-    threads = max(1, torch.get_num_threads() // workers)
+                   device: torch.device, done: Callable[[int, tuple], None] | None = None,
+                   threads: int | None = None) -> list:
+    """``train(config, seed, data, ...)``'s (model, history, seconds) for each job, in ``workers`` processes.
+
+    Each process gets ``threads`` CPU threads (default: :func:`threads_per_worker`).
+    ``done(i, result)``, if given, is called here for each job as soon as it finishes (to keep
+    finished work while others still run).
+    """
+    threads = threads or threads_per_worker(workers)
     # "spawn": a fresh interpreter per worker, safe where forking a threaded process (Jupyter) is not.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(data, threads)) as pool:
-        futures = [pool.submit(_run_in_worker, train, config, seed, str(device)) for config, seed in jobs]
-        for _ in tqdm(as_completed(futures), total=len(futures), desc=f"runs ({workers} workers)",
-                      disable=not show_progress(progress)):
-            pass
+        futures = {pool.submit(_run_in_worker, train, config, seed, str(device)): i for i, (config, seed) in enumerate(jobs)}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"runs ({workers} workers)",
+                           disable=not show_progress(progress)):
+            if done is not None:
+                done(futures[future], future.result())
         return [future.result() for future in futures]

@@ -138,9 +138,12 @@ def workers_called(monkeypatch):
     """Record the calls to _run_in_workers instead of starting processes."""
     calls = []
 
-    def fake(jobs, data, workers, progress, device):
+    def fake(jobs, data, workers, progress, device, done, threads):
         calls.append((workers, device))
-        return [(TINY.model(), experiments.History(epochs=[{"epoch": 1}]), 0.0) for _ in jobs]
+        results = [(TINY.model(), experiments.History(epochs=[{"epoch": 1}]), 0.0) for _ in jobs]
+        for i, result in enumerate(results):
+            done(i, result)
+        return results
 
     monkeypatch.setattr(experiments, "_run_in_workers", fake)
     return calls

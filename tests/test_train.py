@@ -653,7 +653,11 @@ def test_amp_falls_back_to_float32_on_a_gpu_without_bfloat16(fake_cuda, cpu_bf16
 def test_amp_falls_back_to_float32_on_a_cpu_that_only_emulates_bfloat16(cpu_bf16, small_train):
     from mnist_lib.device import amp_supported as _amp_supported
 
+    from mnist_lib.device import has_bfloat16
+
+    assert has_bfloat16(torch.device("cpu"))
     cpu_bf16.native = False
+    assert not has_bfloat16(torch.device("cpu"))  # asked before training: no warning
     with pytest.warns(UserWarning, match="this CPU has no bfloat16 arithmetic .* training runs in float32"):
         assert not _amp_supported(True, torch.device("cpu"))
     assert not _amp_supported(False, torch.device("cpu"))
