@@ -71,17 +71,24 @@ def run_chapter(path: Path, profile: str, out: Path | None = None) -> float:
 
 
 def record(profile: str, name: str, seconds: float) -> Path:
-    """Merge one chapter's time into bench/<profile>.json."""
+    """Merge one chapter's time into bench/<profile>.json.
+
+    A run that resumed an earlier, stopped one from its kept trainings (``MNIST_KEEP_RUNS``)
+    counts that one's wall time too: ``MNIST_EARLIER_SECONDS``, the seconds of the earlier parts.
+    """
+    earlier = float(os.environ.get("MNIST_EARLIER_SECONDS") or 0)
     out = ROOT / "bench" / f"{profile}.json"
     out.parent.mkdir(exist_ok=True)
     with filelock.FileLock(out.parent / f".{out.name}.lock"):  # chapters may run side by side
         data = json.loads(out.read_text()) if out.exists() else {"profile": profile, "chapters": {}, "runs": {}}
-        data["chapters"][name] = round(seconds, 1)
+        data["chapters"][name] = round(earlier + seconds, 1)
         data["runs"][name] = {
-            "seconds": round(seconds, 1), "machine": machine(), "commit": commit(),
+            "seconds": round(earlier + seconds, 1), "machine": machine(), "commit": commit(),
             "threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()),
             "alongside": os.environ.get("MNIST_ALONGSIDE", ""),  # other work sharing the CPU during the run
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if earlier:
+            data["runs"][name]["parts"] = [round(earlier, 1), round(seconds, 1)]  # a stopped run, then its resumption
         data["total_seconds"] = round(sum(data["chapters"].values()), 1)
         out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return out
