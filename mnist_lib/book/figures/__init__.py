@@ -58,4 +58,4 @@ def draw(name: str, folder: str | os.PathLike | None = None) -> Figure:
 
 
 # The figures of each chapter register themselves when their module is imported.
-from . import ch01, ch02, ch03, ch04, ch05, ch06, ch08, ch09, networks  # noqa: E402,F401
+from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, networks  # noqa: E402,F401
