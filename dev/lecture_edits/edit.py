@@ -2,7 +2,7 @@
 
 The scripts hold chapter edits that wait for the chapters' full re-runs, because a chapter is committed
 only with the outputs of a full run of its code. ch04.py and ch06.py give chapters 4 and 6 their lecture
-design (#16); ch07_prose.py is chapter 7's prose for after its run (its docstring says how to get there):
+design (#16):
 
     python dev/lecture_edits/ch04.py chapters/04_lenet5.ipynb     # then: make chapter CH=04
 
