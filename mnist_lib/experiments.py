@@ -353,7 +353,6 @@ def _run_in_workers(jobs: list[tuple[Config, int]], data: MNIST, workers: int, p
     return run_in_workers(_timed_run, jobs, data, workers, progress, device, done, threads)
 
 
-
 def train_size_sweep(config: Config, sizes: list[int], seeds: int | list[int], data: MNIST | None = None,
                      *, device=None, progress: bool | None = None) -> pd.DataFrame:
     """Test accuracy after training ``config`` on the first ``n`` training images, for each ``n``.
