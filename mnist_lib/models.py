@@ -221,6 +221,38 @@ class BNCNN(nn.Module):
         return self.classifier(self.features(self.standardize(x)))
 
 
+class SpeedNet(nn.Module):
+    """Chapter 9's sprinter: a small CNN designed for the training time to 99% test accuracy.
+
+    conv 16@5x5 - maxpool - BN - ReLU - conv 32@3x3 - maxpool - BN - ReLU - dense 128 - BN -
+    ReLU - dense 10. Pooling comes before the batch norm and the activation, so both run on
+    a quarter of the pixels; batch normalisation lets a high learning rate train stably, so
+    one epoch is enough. ``batch_norm=False`` (with biases instead) is for chapter 9's ablation.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (16, 32), dense: int = 128, *, batch_norm: bool = True,
+                 input_scale: InputScale = (MEAN, STD)):
+        super().__init__()
+        self.standardize = Standardize(*input_scale)
+        c1, c2 = channels
+
+        def norm(kind: type[nn.Module], n: int) -> list[nn.Module]:
+            return [kind(n)] if batch_norm else []
+
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 5, bias=not batch_norm), nn.MaxPool2d(2), *norm(nn.BatchNorm2d, c1), nn.ReLU(),  # 12x12
+            nn.Conv2d(c1, c2, 3, bias=not batch_norm), nn.MaxPool2d(2), *norm(nn.BatchNorm2d, c2), nn.ReLU(),  # 5x5
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c2 * 5 * 5, dense, bias=not batch_norm), *norm(nn.BatchNorm1d, dense), nn.ReLU(),
+            nn.Linear(dense, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(self.standardize(x)))
+
+
 class Autoencoder(nn.Module):
     """A dense autoencoder 784 - hidden... - code - ...hidden - 784 (default 784-256-64-code).
 

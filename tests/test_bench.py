@@ -25,12 +25,13 @@ from conftest import HAS_CUDA  # noqa: E402
 from mnist_lib.bench import pipeline as bench_lib  # noqa: E402
 from mnist_lib.__main__ import main  # noqa: E402
 from mnist_lib.augment import RandomAffine  # noqa: E402
-from mnist_lib.bench import (CHAPTER7, DEFAULT_MODEL, RESULTS_DIR, SWEEP_MODELS, calibrate_workers,  # noqa: E402
-                             judge, matmul_throughput, run_bench, training_flops_per_image)
+from mnist_lib.bench import (CHAPTER7, DEFAULT_MODEL, FIRST_SPRINT, RESULTS_DIR, SPEED_TUNED, SWEEP_MODELS,  # noqa: E402
+                             calibrate_workers, judge, matmul_throughput, run_bench, training_flops_per_image)
 from mnist_lib.bench.baseline import (AccuracyLog, PeakMemory, TrainClock, conventional_augmentation,  # noqa: E402
                                       run_baseline)
 import mnist_lib.device  # noqa: E402
 from mnist_lib.bench.live import SWITCH_VARIANTS, switch_timings  # noqa: E402
+from mnist_lib.bench.recipe import recipe_variants  # noqa: E402
 from mnist_lib.bench.pipeline import (PLAIN, Switches, Timer, fast_switches, fit_switches, switch_problem,  # noqa: E402
                                       train_lib)
 from mnist_lib.data import torchvision_root  # noqa: E402
@@ -114,6 +115,19 @@ def test_quick_run_values_are_sane(quick):
         assert target["result"].startswith("not judged (quick"), target
 
 
+def test_recipe_ablation_is_in_the_json(quick):
+    result = quick["json"]
+    table, runs = result["recipe_ablation"], result["recipe_runs"]
+    assert table[0]["without"] == "(none: the recipe)" and len(table) == len(recipe_variants())
+    assert len(runs) == len(table) * result["settings"]["repeats"]
+    recipe_runs = [r for r in runs if r["ingredient"] == "(none: the recipe)"]
+    tuned = [r for r in result["time_to_accuracy"] if r["run"].endswith(CONFIGS[SPEED_TUNED].name)]
+    assert [r["seconds_to_target"] for r in recipe_runs] == [r["seconds_to_target"] for r in tuned]
+    assert "recipe ablation" in quick["stdout"]
+    first = [r for r in result["time_to_accuracy"] if r["run"].endswith("(first sprint)")]
+    assert len(first) == 1 and first[0]["config"] == str(CONFIGS[FIRST_SPRINT])
+
+
 def test_cuda_switches_are_reported_skipped_on_cpu(quick):
     rows = {row["change"]: row for row in quick["json"]["ablation"]}
     cuda_rows = [r for r in rows.values() if r["switches"].split("=")[0] in ("tf32", "cudnn_benchmark",
@@ -176,7 +190,8 @@ def test_figures_draw_from_the_json(quick):
     models = stacked(results, "model_sweep").assign(peak_gflops=quick["json"]["peak"]["gflops"])
     for fig in (ch09.speed_pipelines(stacked(results, "comparison")),
                 ch09.speed_ablation(stacked(results, "ablation").drop(columns="settings")),
-                ch09.speed_batch(stacked(results, "batch_sweep")), ch09.speed_models(models), ch09.speed_tta(curves)):
+                ch09.speed_batch(stacked(results, "batch_sweep")), ch09.speed_models(models), ch09.speed_tta(curves),
+                ch09.speed_recipe(stacked(results, "recipe_ablation"))):
         assert fig.axes and fig.axes[0].get_xlabel()
         matplotlib.pyplot.close(fig)
 
@@ -215,7 +230,7 @@ def test_the_registry_has_one_meaning_per_name():
     from mnist_lib import bench
 
     assert cli.CONFIGS is CONFIGS  # the command line's setups are the benchmark's
-    assert set(SWEEP_MODELS) | {DEFAULT_MODEL, CHAPTER7, bench.SPEED_TUNED} <= set(CONFIGS)
+    assert set(SWEEP_MODELS) | {DEFAULT_MODEL, CHAPTER7, bench.SPEED_TUNED, bench.FIRST_SPRINT} <= set(CONFIGS)
     assert CONFIGS["lenet5-speed"].model == CONFIGS["lenet5-improved"].model  # the same network, another recipe
     assert not hasattr(bench, "chapter7_config")
 

@@ -111,8 +111,8 @@ def test_run_is_reproducible(small_train, small_test):
 
 
 def test_cli_configs_are_well_formed():
-    assert {"mlp", "mlp100", "lenet5", "lenet5-cuhk", "lenet5-cuhk-max", "lenet5-improved", "lenet5-speed", "deepcnn",
-            "bncnn"} <= set(experiments.CONFIGS)
+    assert {"mlp", "mlp100", "lenet5", "lenet5-cuhk", "lenet5-cuhk-max", "lenet5-improved", "lenet5-speed", "speednet",
+            "deepcnn", "bncnn"} <= set(experiments.CONFIGS)
     assert len({config.name for config in experiments.CONFIGS.values()}) == len(experiments.CONFIGS)
     for config in experiments.CONFIGS.values():
         assert isinstance(config.model(), torch.nn.Module)

@@ -136,3 +136,30 @@ def speed_tta(curves: pd.DataFrame) -> Figure:
 def speed_ch7(curve: pd.DataFrame) -> Figure:
     return per_device(curve, lambda ax, rows, device: time_to_accuracy_panel(
         ax, rows, f"Chapter 7's network ({device})"), 8, lambda rows: 3.8)
+
+
+def recipe_panel(ax: Axes, recipe: pd.DataFrame, device: str) -> None:
+    """Seconds to the target of the recipe and of each variant without one ingredient (median, min-max bar);
+    a variant whose median seed never got there is named with how many seeds did instead of a bar."""
+    seconds = recipe["seconds_to_target"].astype(float)
+    labels = ["the recipe" if i == 0 else f"without {w}" for i, w in enumerate(recipe["without"])]
+    low = (seconds - recipe["min"].astype(float)).clip(lower=0).fillna(0)
+    high = (recipe["max"].astype(float) - seconds).clip(lower=0).fillna(0)
+    ax.barh(labels, seconds.fillna(0), xerr=[low, high], capsize=3,
+            color=["C0" if i == 0 else "C1" for i in range(len(recipe))])
+    ends = (seconds + high).fillna(0)
+    top = max(float(ends.max()), 1.0) * 1.3
+    for i, (value, reached) in enumerate(zip(seconds, recipe["reached"])):
+        text = f"not reached ({reached} seeds did)" if pd.isna(value) else f"{value:.3g} s ({reached})"
+        ax.text(ends.iloc[i] + top * 0.01, i, text, va="center", fontsize=8, color="0.4" if pd.isna(value) else "k")
+    ax.invert_yaxis()
+    ax.set_xlim(0, top)
+    ax.set(xlabel="training seconds to 99% (median over seeds; bar: min to max)", ylabel="",
+           title=f"The sprint recipe, one ingredient out at a time ({device})")
+
+
+@figure("speed-recipe", CHAPTER, "The sprint to 99%: the recipe, and the recipe without each of its ingredients",
+        ("speed_recipe_ablation",))
+def speed_recipe(recipe: pd.DataFrame) -> Figure:
+    """``recipe``: device, without, seconds_to_target, min, max, reached (mnist_lib.bench.recipe.recipe_table)."""
+    return per_device(recipe, recipe_panel, 8, lambda rows: 0.9 + 0.45 * len(rows))
