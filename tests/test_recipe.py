@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mnist_lib.bench.pipeline import Switches
-from mnist_lib.bench.recipe import recipe_table, recipe_variants, variant_switches
+from mnist_lib import device as device_mod
+from mnist_lib.bench.pipeline import PLAIN, Switches, median_time, recipe_switches
+from mnist_lib.bench.recipe import recipe_table, recipe_variants
 from mnist_lib.experiments import CONFIGS, SPEEDNET
 from mnist_lib.models import SpeedNet
 
@@ -23,15 +24,34 @@ def test_each_variant_takes_out_one_ingredient():
     variants = recipe_variants()
     assert variants[0].config == SPEEDNET and CONFIGS["speednet"] == SPEEDNET
     changed = [_changed(v.config) for v in variants[1:]]
-    assert changed == [{"model"}, {"model"}, {"schedule"}, {"lr"}, {"batch_size"}, {"channels_last"}]
+    assert changed == [{"model"}, {"model"}, {"schedule"}, {"lr"}, {"batch_size"}, {"channels_last"}, {"amp"}]
     assert len({v.config.name for v in variants}) == len(variants)  # each run labelled apart
+    # a recipe without channels-last or bfloat16 has nothing of them to take out
+    plain = recipe_variants(SPEEDNET.with_(channels_last=False, amp=False))
+    assert [v.ingredient for v in plain] == [v.ingredient for v in variants[:-2]]
 
 
-def test_channels_last_variant_turns_the_switch_off_too():
-    fast = Switches(channels_last=True, amp_bf16=True)
-    by_ingredient = {v.ingredient: variant_switches(v, fast) for v in recipe_variants()}
-    assert by_ingredient["the channels-last layout"] == Switches(amp_bf16=True)
-    assert by_ingredient["the network"] == fast
+def test_the_recipe_brings_its_own_layout_and_number_format(monkeypatch):
+    # The fast preset may have neither; a recipe that asks for them gets them, and its
+    # variants without them do not (before, the preset's "plain" overrode the recipe's layout).
+    cpu = torch.device("cpu")
+    by_ingredient = {v.ingredient: recipe_switches(v.config, PLAIN, cpu) for v in recipe_variants()}
+    monkeypatch.setattr(device_mod, "cpu_has_bfloat16", lambda: True)
+    assert recipe_switches(SPEEDNET, PLAIN, cpu) == Switches(channels_last=True, amp_bf16=True)
+    assert recipe_switches(SPEEDNET.with_(channels_last=False), PLAIN, cpu) == Switches(amp_bf16=True)
+    assert recipe_switches(SPEEDNET.with_(amp=False), Switches(threads=1), cpu) == Switches(channels_last=True,
+                                                                                            threads=1)
+    assert not by_ingredient["the channels-last layout"].channels_last
+    assert not by_ingredient["bfloat16 autocast"].amp_bf16
+    # where the CPU has no bfloat16 arithmetic, fit would train in float32: so does the switch
+    monkeypatch.setattr(device_mod, "cpu_has_bfloat16", lambda: False)
+    assert recipe_switches(SPEEDNET, PLAIN, cpu) == Switches(channels_last=True)
+
+
+def test_median_time_counts_a_run_that_never_got_there_as_infinitely_slow():
+    assert median_time([4.0, None, 6.0]) == 6.0
+    assert median_time([4.0, float("nan"), None]) is None
+    assert median_time([]) is None and median_time([3.0]) == 3.0
 
 
 def test_speednet_shapes_and_its_no_batch_norm_variant():

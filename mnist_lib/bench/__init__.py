@@ -17,7 +17,6 @@ Every function returns plain dicts or DataFrames. Performance is judged in the o
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -30,10 +29,10 @@ from .baseline import EPOCH_IMAGES, default_workers, sync
 from .canonical import canonical_comparison
 from .coldstart import compile_cold
 from .comparison import calibrate_workers, compare, run_pipeline
-from .pipeline import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, switch_problem,
-                        train_lib)
+from .pipeline import (MIN_GAIN, PLAIN, Switches, ablation, checked, fast_switches, median, median_time,
+                        recipe_switches, switch_problem, train_lib)
 from .live import live_timings
-from .recipe import recipe_table, recipe_variants, variant_switches
+from .recipe import recipe_table, recipe_variants
 from .report import (CH7_TARGET_ACC, PROTOCOLS, TARGET_ACC, TARGET_MODEL, TARGETS, environment,  # noqa: F401
                      format_report, judge, plain, write_json)
 from .. import paths
@@ -183,15 +182,19 @@ def model_sweep(configs: dict[str, Config], train: Split, root, device: torch.de
 
 
 def time_to_accuracy(config: Config, train: Split, test: Split, device: torch.device, *, pipeline: str = "mnist_lib",
-                     switches: Switches = PLAIN, target: float = TARGET_ACC, seed: int = 0, root=None,
+                     switches: Switches | None = None, target: float = TARGET_ACC, seed: int = 0, root=None,
                      max_epochs: int | None = None, evals_per_epoch: int = 10, workers: int | None = None,
                      label: str = "") -> tuple[dict, list[dict]]:
     """Training seconds from the first step to the first evaluation at or above ``target``.
 
     The test set is evaluated every 1/``evals_per_epoch`` epoch with the clock stopped; the
     schedule spans ``config.epochs`` and training stops at the target or after
-    ``max_epochs`` (default: ``config.epochs``). Returns a summary row and the curve.
+    ``max_epochs`` (default: ``config.epochs``). ``switches`` default to plain ``fit`` with the
+    layout and precision ``config`` asks for (:func:`~mnist_lib.bench.pipeline.recipe_switches`).
+    Returns a summary row and the curve.
     """
+    device = torch.device(device)
+    switches = recipe_switches(config, PLAIN, device) if switches is None else switches
     steps_per_epoch = -(-len(train) // config.batch_size)
     eval_every = max(1, steps_per_epoch // evals_per_epoch)
     max_steps = (max_epochs or config.epochs) * steps_per_epoch
@@ -209,14 +212,6 @@ def time_to_accuracy(config: Config, train: Split, test: Split, device: torch.de
     return row, [{"run": label, "seed": seed} | point for point in run["curve"]]
 
 
-def _median_time(rows: list[dict]) -> float | None:
-    """Median time to target over runs, a run that never reached it counting as infinitely slow."""
-    if not rows:
-        return None
-    value = median(math.inf if r["seconds_to_target"] is None else r["seconds_to_target"] for r in rows)
-    return None if value == math.inf else value
-
-
 def _per_epoch_headline(comparison: pd.DataFrame, suffix: str = "") -> dict:
     """The headline's per-epoch numbers of one comparison table, ``suffix`` after each name."""
     summary = comparison.set_index("pipeline")
@@ -230,8 +225,9 @@ def _per_epoch_headline(comparison: pd.DataFrame, suffix: str = "") -> dict:
 
 def _headline(result: dict, tuned: list[dict], canonical: dict) -> dict:
     """The numbers the targets judge, and what qualifies them (min-max over repeats, runs reached)."""
-    reached = [r["seconds_to_target"] for r in tuned if r["seconds_to_target"] is not None]
-    return {**_per_epoch_headline(result["comparison"]), "seconds_to_99": _median_time(tuned),
+    times = [r["seconds_to_target"] for r in tuned]
+    reached = [t for t in times if t is not None]
+    return {**_per_epoch_headline(result["comparison"]), "seconds_to_99": median_time(times),
             "seconds_to_99_min": min(reached, default=None), "seconds_to_99_max": max(reached, default=None),
             "seconds_to_99_runs_reached": f"{len(reached)}/{len(tuned)}",
             "warmup_seconds": median(r["warmup_seconds"] for r in tuned),
@@ -312,7 +308,8 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
             common = dict(target=TARGET_ACC, root=root, evals_per_epoch=sizes.evals_per_epoch, workers=workers)
             for i in range(repeats):  # the speed-tuned run, one seed per repeat
                 log(f"time to {TARGET_ACC:.0%}: speed-tuned, seed {seed + i}")
-                row, curve = time_to_accuracy(speed_tuned, train, test, device, switches=fast, seed=seed + i,
+                row, curve = time_to_accuracy(speed_tuned, train, test, device, seed=seed + i,
+                                              switches=recipe_switches(speed_tuned, fast, device),
                                               label=f"mnist_lib fast, {speed_tuned.name}", **common)
                 tuned.append(row)
                 curves.extend(curve)
@@ -321,13 +318,14 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
                 for i in range(repeats):
                     log(f"time to {TARGET_ACC:.0%}: the recipe without {variant.ingredient}, seed {seed + i}")
                     row, _ = time_to_accuracy(variant.config, train, test, device, seed=seed + i,
-                                              switches=variant_switches(variant, fast),
+                                              switches=recipe_switches(variant.config, fast, device),
                                               label=f"recipe without {variant.ingredient}", **common)
                     recipe_runs.append({"ingredient": variant.ingredient, "instead": variant.instead} | row)
             result["recipe_ablation"], result["recipe_runs"] = recipe_table(recipe_runs), pd.DataFrame(recipe_runs)
             first = CONFIGS[FIRST_SPRINT]  # the first sprint recipe, where the speed run started (one seed)
             log(f"time to {TARGET_ACC:.0%}: the first sprint recipe ({first.name})")
-            row, curve = time_to_accuracy(first, train, test, device, switches=fast, seed=seed,
+            row, curve = time_to_accuracy(first, train, test, device, switches=recipe_switches(first, fast, device),
+                                          seed=seed,
                                           label=f"mnist_lib fast, {first.name} (first sprint)", **common)
             book_runs.append(row)
             curves.extend(curve)
@@ -348,7 +346,7 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
             result["chapter7"] = {"target": CH7_TARGET_ACC, "run": row, "curve": curve}
             result["canonical"], canonical = canonical_comparison(
                 train.head(sizes.canonical_train or len(train)), test, root, device,
-                library_seconds=_median_time(tuned), seed=seed,
+                library_seconds=median_time(r["seconds_to_target"] for r in tuned), seed=seed,
                 max_epochs=sizes.canonical_max_epochs, target=sizes.canonical_target, log=log)
         result["time_to_accuracy"], result["curves"] = pd.DataFrame(tuned + book_runs), pd.DataFrame(curves)
         log("live timings (chapter 9's)")

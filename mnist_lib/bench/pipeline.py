@@ -12,6 +12,7 @@ and the benchmark reports it as skipped.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -97,6 +98,14 @@ def applied(switches: Switches, device: torch.device):
         torch.set_num_threads(threads)
         torch.set_float32_matmul_precision(precision)
         torch.backends.cudnn.benchmark = benchmark
+
+
+def recipe_switches(config: Config, fast: Switches, device: torch.device) -> Switches:
+    """The switches of a time-to-accuracy run of ``config``: ``fast``, with the layout and precision
+    that ``config`` itself asks for (``channels_last``, ``amp``), since in a sprint recipe they are
+    ingredients; bfloat16 only where this device computes in it (elsewhere fit would not use it)."""
+    amp = config.amp and switch_problem(Switches(amp_bf16=True), device, config) is None
+    return replace(fast, channels_last=config.channels_last, amp_bf16=amp)
 
 
 def fit_switches(switches: Switches, device: torch.device, config: Config) -> dict:
@@ -219,6 +228,16 @@ def train_lib(config: Config, train: Split, *, device: torch.device, epochs: int
 def median(values) -> float | None:
     values = [v for v in values if v is not None]
     return float(statistics.median(values)) if values else None
+
+
+def median_time(times) -> float | None:
+    """The median of times to a target over runs, a run that never got there (None or NaN) counting
+    as infinitely slow: None when half of the runs or more never got there, or there are none."""
+    times = [math.inf if t is None or t != t else t for t in times]
+    if not times:
+        return None
+    value = float(statistics.median(times))
+    return None if value == math.inf else value
 
 
 def _per_epoch(run: dict, n_images: int) -> float:
