@@ -9,6 +9,8 @@ that use them live in :mod:`mnist_lib.experiments`.
 
 from __future__ import annotations
 
+from functools import partial
+
 import math
 from collections.abc import Callable, Sequence
 
@@ -181,6 +183,12 @@ class DeepCNN(nn.Module):
         return self.classifier(self.features(self.standardize(x)))
 
 
+def batch_norms(kind: type[nn.Module], n: int, on: bool) -> list[nn.Module]:
+    """``[kind(n)]``, or nothing when ``on`` is False: the layers around it then keep their biases
+    (the batch norm's shift would have done their job), as in the ablations of chapters 7 and 9."""
+    return [kind(n)] if on else []
+
+
 class BNCNN(nn.Module):
     """Chapter 7's network: the deeper CNN of chapter 6 with batch normalisation.
 
@@ -198,9 +206,7 @@ class BNCNN(nn.Module):
         super().__init__()
         self.standardize = Standardize(*input_scale)
 
-        def norm(kind: type[nn.Module], n: int) -> list[nn.Module]:
-            # Without batch norm (chapter 7's ablation) the layers get their biases back.
-            return [kind(n)] if batch_norm else []
+        norm = partial(batch_norms, on=batch_norm)
 
         def conv(c_in: int, c_out: int) -> list[nn.Module]:
             # No conv bias: the batch norm's shift that follows does its job.
@@ -236,8 +242,7 @@ class SpeedNet(nn.Module):
         self.standardize = Standardize(*input_scale)
         c1, c2 = channels
 
-        def norm(kind: type[nn.Module], n: int) -> list[nn.Module]:
-            return [kind(n)] if batch_norm else []
+        norm = partial(batch_norms, on=batch_norm)
 
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, 5, bias=not batch_norm), nn.MaxPool2d(2), *norm(nn.BatchNorm2d, c1), nn.ReLU(),  # 12x12
