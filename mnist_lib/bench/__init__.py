@@ -306,11 +306,12 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
                                                 fast=fast, peak_gflops=peak, seed=seed, workers=workers, log=log)
             tuned, book_runs, curves = [], [], []
             common = dict(target=TARGET_ACC, root=root, evals_per_epoch=sizes.evals_per_epoch, workers=workers)
+            # Each recipe runs with the fast preset plus its own layout and number format; its label names them.
+            own = recipe_switches(speed_tuned, fast, device)
             for i in range(repeats):  # the speed-tuned run, one seed per repeat
                 log(f"time to {TARGET_ACC:.0%}: speed-tuned, seed {seed + i}")
-                row, curve = time_to_accuracy(speed_tuned, train, test, device, seed=seed + i,
-                                              switches=recipe_switches(speed_tuned, fast, device),
-                                              label=f"mnist_lib fast, {speed_tuned.name}", **common)
+                row, curve = time_to_accuracy(speed_tuned, train, test, device, seed=seed + i, switches=own,
+                                              label=f"mnist_lib ({own.label()}), {speed_tuned.name}", **common)
                 tuned.append(row)
                 curves.extend(curve)
             recipe_runs = [{"ingredient": "(none: the recipe)", "instead": ""} | row for row in tuned]
@@ -324,9 +325,9 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
             result["recipe_ablation"], result["recipe_runs"] = recipe_table(recipe_runs), pd.DataFrame(recipe_runs)
             first = CONFIGS[FIRST_SPRINT]  # the first sprint recipe, where the speed run started (one seed)
             log(f"time to {TARGET_ACC:.0%}: the first sprint recipe ({first.name})")
-            row, curve = time_to_accuracy(first, train, test, device, switches=recipe_switches(first, fast, device),
-                                          seed=seed,
-                                          label=f"mnist_lib fast, {first.name} (first sprint)", **common)
+            own = recipe_switches(first, fast, device)
+            row, curve = time_to_accuracy(first, train, test, device, switches=own, seed=seed,
+                                          label=f"mnist_lib ({own.label()}), {first.name} (first sprint)", **common)
             book_runs.append(row)
             curves.extend(curve)
             book = CONFIGS[DEFAULT_MODEL]
@@ -339,10 +340,11 @@ def run_bench(device: str | torch.device | None = None, model: str = DEFAULT_MOD
                 curves.extend(curve)
             log(f"time to {CH7_TARGET_ACC:.1%}: chapter 7's best network")
             ch7 = CONFIGS[CHAPTER7]
-            usable = fast if switch_problem(fast, device, ch7) is None else sweep_switches(fast, device, ch7)
-            row, curve = time_to_accuracy(ch7, train, test, device, switches=usable, seed=seed,
-                                          max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib fast, {ch7.name}",
-                                          **(common | {"target": CH7_TARGET_ACC}))
+            own = recipe_switches(ch7, fast, device)
+            own = own if switch_problem(own, device, ch7) is None else sweep_switches(own, device, ch7)
+            row, curve = time_to_accuracy(ch7, train, test, device, switches=own, seed=seed,
+                                          max_epochs=sizes.chapter7_max_epochs, label=f"mnist_lib ({own.label()}), "
+                                          f"{ch7.name}", **(common | {"target": CH7_TARGET_ACC}))
             result["chapter7"] = {"target": CH7_TARGET_ACC, "run": row, "curve": curve}
             result["canonical"], canonical = canonical_comparison(
                 train.head(sizes.canonical_train or len(train)), test, root, device,
