@@ -9,10 +9,9 @@ that use them live in :mod:`mnist_lib.experiments`.
 
 from __future__ import annotations
 
-from functools import partial
-
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import nn
